@@ -1,0 +1,62 @@
+import { readFileSync } from 'node:fs';
+
+import { Command, CommanderError } from 'commander';
+
+import { EXIT_CODES, isUserError } from '../core/errors.js';
+import { stringifyJson } from '../core/json.js';
+import { addCommand, addGroup } from './command.js';
+import { COMMAND_GROUPS, TOP_LEVEL_COMMANDS } from './commands.js';
+
+const packageJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command('opsbox')
+    .description('Self-hosted ops platform: SQLite databases, PostgreSQL runbook, S3 storage, secrets and workflows')
+    .version(packageJson.version)
+    .option('--data-dir <dir>', 'data directory (default: $OPSBOX_DATA_DIR or ./.opsbox)')
+    .option('--debug', 'show the stack trace of unexpected errors')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  program.configureOutput({ outputError: (text, write) => write(text) });
+
+  for (const spec of TOP_LEVEL_COMMANDS) addCommand(program, spec, program);
+  for (const group of COMMAND_GROUPS) addGroup(program, group);
+  for (const command of program.commands) command.exitOverride();
+  return program;
+}
+
+/** Runs the CLI and exits with the code of the outcome. */
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  const wantsJson = argv.includes('--json');
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    process.exitCode = reportError(error, { debug: argv.includes('--debug'), json: wantsJson });
+  }
+}
+
+/** Prints a failure as one line (or a JSON object under --json) and returns the exit code. */
+export function reportError(error: unknown, options: { debug: boolean; json: boolean }): number {
+  if (error instanceof CommanderError) {
+    // Commander already printed help, the version or its own usage message.
+    if (error.exitCode === 0) return 0;
+    return EXIT_CODES.usage;
+  }
+  if (isUserError(error)) {
+    if (options.json) {
+      process.stdout.write(stringifyJson({ error: { code: error.code, kind: error.kind, message: error.message } }, 2) + '\n');
+    }
+    process.stderr.write(`opsbox: ${error.message}\n`);
+    if (options.debug && error.cause) process.stderr.write(String((error.cause as Error).stack ?? error.cause) + '\n');
+    return error.exitCode;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`opsbox: unexpected error, likely a bug in opsbox: ${message}\n`);
+  if (options.debug) {
+    process.stderr.write(String((error as Error)?.stack ?? error) + '\n');
+  } else {
+    process.stderr.write('Run again with --debug for the stack trace.\n');
+  }
+  return EXIT_CODES.bug;
+}

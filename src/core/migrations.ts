@@ -1,0 +1,6 @@
+import { DATABASES_MIGRATIONS } from '../databases/migrations.js';
+import type { Migration } from './state.js';
+import { TOKEN_MIGRATIONS } from './tokens.js';
+
+/** Every capability's migrations; a capability adds its list here. */
+export const ALL_MIGRATIONS: Migration[] = [...TOKEN_MIGRATIONS, ...DATABASES_MIGRATIONS];

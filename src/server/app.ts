@@ -1,0 +1,72 @@
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+
+import type { Context } from '../core/context.js';
+import { isUserError } from '../core/errors.js';
+import { TokenService } from '../core/tokens.js';
+import { API_ROUTES } from './routes.js';
+
+export interface ApiError {
+  code: number | string;
+  message: string;
+}
+
+/** The Cloudflare v4 envelope that every JSON API response uses. */
+export function envelope<T>(result: T, errors: ApiError[] = [], messages: string[] = []) {
+  return { success: errors.length === 0, errors, messages, result };
+}
+
+export function failure(errors: ApiError[]) {
+  return { success: false, errors, messages: [], result: null };
+}
+
+/** Paths reachable without a token: a liveness probe that reveals nothing. */
+const PUBLIC_PATHS = new Set(['/health']);
+
+/**
+ * Builds the HTTP API: bearer-token auth on every route but /health, the
+ * routes of each capability, and one error handler that turns a UserError
+ * into its status code and a Cloudflare-style error envelope.
+ */
+export async function buildApp(context: Context, options: { bodyLimit?: number } = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: context.logger.child({ component: 'http' }) as any,
+    disableRequestLogging: process.env.OPSBOX_LOG_REQUESTS !== '1',
+    bodyLimit: options.bodyLimit ?? 64 * 1024 * 1024,
+  });
+  const tokens = new TokenService(context.state);
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (PUBLIC_PATHS.has(request.url)) return;
+    if (!authorize(tokens, request)) {
+      reply.code(401).header('www-authenticate', 'Bearer').send(failure([{ code: 10000, message: 'Authentication error: send "Authorization: Bearer <token>"; create a token with `opsbox token create NAME`.' }]));
+      return reply;
+    }
+  });
+
+  app.setErrorHandler((error: any, request: FastifyRequest, reply: FastifyReply) => {
+    if (isUserError(error)) {
+      reply.code(error.httpStatus).send(failure([{ code: error.code, message: error.message }]));
+      return;
+    }
+    if (error.validation || (error.statusCode && error.statusCode < 500)) {
+      reply.code(error.statusCode ?? 400).send(failure([{ code: error.code ?? 'BAD_REQUEST', message: error.message }]));
+      return;
+    }
+    request.log.error({ err: error }, 'request failed');
+    reply.code(500).send(failure([{ code: 'INTERNAL', message: 'Internal error; the server log has the details.' }]));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send(failure([{ code: 'NOT_FOUND', message: `No route for ${request.method} ${request.url}.` }]));
+  });
+
+  app.get('/health', async () => ({ ok: true }));
+  for (const register of API_ROUTES) await register(app, context);
+  return app;
+}
+
+function authorize(tokens: TokenService, request: FastifyRequest): boolean {
+  const header = request.headers.authorization;
+  if (!header || !header.startsWith('Bearer ')) return false;
+  return tokens.verify(header.slice('Bearer '.length).trim()) !== undefined;
+}
