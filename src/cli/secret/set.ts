@@ -1,0 +1,56 @@
+import { readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
+
+import { UserError, errorMessage } from '../../core/errors.js';
+import { SecretStore } from '../../secrets/store.js';
+import type { CommandSpec } from '../command.js';
+import { info, printJson, readStdin } from '../output.js';
+import { promptHidden } from './prompt.js';
+
+export const setCommand: CommandSpec = {
+  name: 'set [name]',
+  summary: 'store an encrypted secret (value from stdin, a hidden prompt, --body or --env-file)',
+  description:
+    'Store an encrypted secret for workflows. The value comes from --body, from stdin when it is piped, or from a hidden prompt on a terminal. ' +
+    'With --env-file, every NAME=VALUE line of the file becomes a secret. A trailing newline of piped input is dropped.',
+  options: [
+    { flags: '-b, --body <value>', description: 'the value itself (visible in the shell history; prefer stdin)' },
+    { flags: '-f, --env-file <file>', description: 'read NAME=VALUE lines from a dotenv file', conflicts: ['body'] },
+    { flags: '--json', description: 'print the stored names as JSON' },
+  ],
+  async run({ args: [name], options, context }) {
+    const store = new SecretStore(context);
+    if (options.envFile) {
+      if (name) throw new UserError('usage', 'Pass either a secret NAME or --env-file, not both.');
+      const names = store.setMany(readEnvFile(options.envFile));
+      if (options.json) return printJson({ stored: names });
+      info(`Stored ${names.length} secret${names.length === 1 ? '' : 's'}: ${names.join(', ')}.`);
+      return;
+    }
+    if (!name) throw new UserError('usage', 'Missing secret NAME: run `opsbox secret set NAME`, or pass --env-file FILE.');
+    const value = await readValue(name, options.body);
+    const stored = store.set(name, value);
+    if (options.json) return printJson({ stored: [stored.name], replaced: stored.replaced });
+    info(`${stored.replaced ? 'Updated' : 'Stored'} secret ${stored.name}.`);
+  },
+};
+
+async function readValue(name: string, body: string | undefined): Promise<string> {
+  if (body !== undefined) return body;
+  if (process.stdin.isTTY) return promptHidden(`Value for ${name.toUpperCase()}: `);
+  return (await readStdin()).replace(/\r?\n$/, '');
+}
+
+function readEnvFile(file: string): Record<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UserError('not_found', `Cannot read the env file ${file}: ${errorMessage(error)}.`);
+  }
+  const values = parseEnv(text) as Record<string, string>;
+  if (Object.keys(values).length === 0) {
+    throw new UserError('invalid', `The env file ${file} has no NAME=VALUE lines.`);
+  }
+  return values;
+}

@@ -1,0 +1,114 @@
+import type { Context } from '../core/context.js';
+import { SecretBox } from '../core/crypto.js';
+import { UserError } from '../core/errors.js';
+
+export interface SecretInfo {
+  name: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** GitHub's rule for secret names: letters, digits and underscores, not starting with a digit. */
+const NAME_PATTERN = /^[A-Z_][A-Z0-9_]{0,127}$/;
+const RESERVED_PREFIXES = ['GITHUB_', 'OPSBOX_'];
+
+/** Maximum size of one secret value, as on GitHub (48 KB). */
+export const MAX_SECRET_BYTES = 48 * 1024;
+
+/**
+ * Checks and normalizes a secret name. Names are case-insensitive and stored
+ * in upper case, as `gh secret set` does, because `${{ secrets.x }}` lookups
+ * ignore case.
+ */
+export function normalizeSecretName(name: string): string {
+  const upper = name.toUpperCase();
+  if (!NAME_PATTERN.test(upper)) {
+    throw new UserError('invalid', `Invalid secret name "${name}": use letters, digits and underscores, not starting with a digit.`);
+  }
+  const reserved = RESERVED_PREFIXES.find((prefix) => upper.startsWith(prefix));
+  if (reserved) {
+    throw new UserError('invalid', `Invalid secret name "${name}": names starting with ${reserved} are reserved. Pick another name.`);
+  }
+  return upper;
+}
+
+/**
+ * Named secrets kept in the state store, each sealed with AES-256-GCM. The
+ * name is bound to the ciphertext as associated data, so a sealed value
+ * copied under another name fails to decrypt instead of leaking.
+ */
+export class SecretStore {
+  private box?: SecretBox;
+
+  constructor(private readonly context: Context) {}
+
+  private get secretBox(): SecretBox {
+    this.box ??= SecretBox.open(this.context.dataDir);
+    return this.box;
+  }
+
+  /** Stores a secret; returns whether it replaced an existing one. */
+  set(name: string, value: string): { name: string; replaced: boolean } {
+    const normalized = normalizeSecretName(name);
+    checkValue(normalized, value);
+    const sealed = this.secretBox.encrypt(value, normalized);
+    const now = new Date().toISOString();
+    const result = this.context.state
+      .prepare(
+        `INSERT INTO secrets (name, sealed, created_at, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at
+         RETURNING created_at`,
+      )
+      .get(normalized, sealed, now, now) as { created_at: string };
+    return { name: normalized, replaced: result.created_at !== now };
+  }
+
+  /** Stores many secrets in one transaction: either all are stored or none. */
+  setMany(values: Record<string, string>): string[] {
+    const entries = Object.entries(values).map(([name, value]) => {
+      const normalized = normalizeSecretName(name);
+      checkValue(normalized, value);
+      return [normalized, value] as const;
+    });
+    const store = this.context.state.transaction(() => entries.map(([name, value]) => this.set(name, value).name));
+    return store();
+  }
+
+  list(): SecretInfo[] {
+    const rows = this.context.state.prepare('SELECT name, created_at, updated_at FROM secrets ORDER BY name').all() as SecretRow[];
+    return rows.map((row) => ({ name: row.name, createdAt: row.created_at, updatedAt: row.updated_at }));
+  }
+
+  delete(name: string): SecretInfo {
+    const normalized = name.toUpperCase();
+    const row = this.context.state.prepare('DELETE FROM secrets WHERE name = ? RETURNING name, created_at, updated_at').get(normalized) as SecretRow | undefined;
+    if (!row) {
+      throw new UserError('not_found', `Secret "${name}" not found. List secrets with \`opsbox secret list\`.`, { code: 'SECRET_NOT_FOUND' });
+    }
+    return { name: row.name, createdAt: row.created_at, updatedAt: row.updated_at };
+  }
+
+  /** Decrypts every secret, for a workflow run's `secrets` context. */
+  readAll(): Map<string, string> {
+    const rows = this.context.state.prepare('SELECT name, sealed FROM secrets ORDER BY name').all() as { name: string; sealed: string }[];
+    const values = new Map<string, string>();
+    if (rows.length === 0) return values;
+    for (const row of rows) values.set(row.name, this.secretBox.decrypt(row.sealed, row.name).toString('utf8'));
+    return values;
+  }
+}
+
+interface SecretRow {
+  name: string;
+  created_at: string;
+  updated_at: string;
+}
+
+function checkValue(name: string, value: string): void {
+  if (value.length === 0) {
+    throw new UserError('invalid', `Secret "${name}" has an empty value; pass a value on stdin, at the prompt or with --body.`);
+  }
+  if (Buffer.byteLength(value) > MAX_SECRET_BYTES) {
+    throw new UserError('limit', `Secret "${name}" is ${Buffer.byteLength(value)} bytes; the limit is ${MAX_SECRET_BYTES} bytes.`);
+  }
+}
