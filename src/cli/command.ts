@@ -51,6 +51,8 @@ export interface CommandGroupSpec {
   name: string;
   summary: string;
   commands: CommandSpec[];
+  /** Nested groups, such as `db backup`. */
+  subgroups?: CommandGroupSpec[];
 }
 
 /** Adds a command spec to a commander program or group. */
@@ -84,7 +86,8 @@ function toOption(spec: OptionSpec): Option {
   return option;
 }
 
-export function addGroup(program: Command, group: CommandGroupSpec): void {
-  const command = program.command(group.name).description(group.summary);
-  for (const spec of group.commands) addCommand(command, spec, program);
+export function addGroup(parent: Command, group: CommandGroupSpec, root: Command = parent): void {
+  const command = parent.command(group.name).description(group.summary);
+  for (const spec of group.commands) addCommand(command, spec, root);
+  for (const subgroup of group.subgroups ?? []) addGroup(command, subgroup, root);
 }

@@ -21,8 +21,13 @@ export function buildProgram(): Command {
 
   for (const spec of TOP_LEVEL_COMMANDS) addCommand(program, spec, program);
   for (const group of COMMAND_GROUPS) addGroup(program, group);
-  for (const command of program.commands) command.exitOverride();
+  applyToTree(program, (command) => command.exitOverride());
   return program;
+}
+
+function applyToTree(command: Command, apply: (command: Command) => void): void {
+  apply(command);
+  for (const child of command.commands) applyToTree(child, apply);
 }
 
 /** Runs the CLI and exits with the code of the outcome. */

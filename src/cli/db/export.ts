@@ -1,0 +1,77 @@
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+
+import { UserError } from '../../core/errors.js';
+import { DatabaseCatalog } from '../../databases/catalog.js';
+import { openDatabaseFile } from '../../databases/connection.js';
+import { dumpDatabase } from '../../databases/dump.js';
+import type { CommandSpec } from '../command.js';
+import { info } from '../output.js';
+
+/** Output is written in chunks of about this size. */
+const FLUSH_BYTES = 256 * 1024;
+
+export const exportCommand: CommandSpec = {
+  name: 'export <name>',
+  summary: "write a SQL dump in the sqlite3 shell's .dump format",
+  options: [
+    { flags: '--output <file>', description: 'file to write (default: stdout)' },
+    { flags: '--table <table>', description: 'export only this table with its indexes and triggers (repeatable)', repeatable: true },
+    { flags: '--no-data', description: 'schema only' },
+    { flags: '--no-schema', description: 'data only' },
+  ],
+  run({ args: [name], options, context }) {
+    if (options.data === false && options.schema === false) {
+      throw new UserError('usage', 'Cannot combine --no-data with --no-schema: the export would be empty. Pass at most one of them.');
+    }
+    const record = new DatabaseCatalog(context).get(name!);
+    const db = openDatabaseFile(record.file, { readonly: true });
+    const output: string | undefined = options.output;
+    // A file export goes to a temp name first, so an interrupted export never
+    // leaves a truncated dump under the requested name.
+    const temp = output ? `${output}.${process.pid}.tmp` : undefined;
+    const fd = temp ? openSync(temp, 'w') : 1;
+    let pending: string[] = [];
+    let pendingLength = 0;
+    const flush = () => {
+      writeAll(fd, pending.join(''));
+      pending = [];
+      pendingLength = 0;
+    };
+    try {
+      dumpDatabase(db, { tables: options.table, data: options.data !== false, schema: options.schema !== false }, (chunk) => {
+        pending.push(chunk);
+        pendingLength += chunk.length;
+        if (pendingLength >= FLUSH_BYTES) flush();
+      });
+      flush();
+      if (temp) {
+        fsyncSync(fd);
+        closeSync(fd);
+        renameSync(temp, output!);
+        info(`Exported "${record.name}" to ${output}.`);
+      }
+    } catch (error) {
+      if (temp) {
+        closeSync(fd);
+        rmSync(temp, { force: true });
+      }
+      throw error;
+    } finally {
+      db.close();
+    }
+  },
+};
+
+function writeAll(fd: number, text: string): void {
+  const bytes = Buffer.from(text, 'utf8');
+  let offset = 0;
+  while (offset < bytes.length) {
+    try {
+      offset += writeSync(fd, bytes, offset);
+    } catch (error) {
+      // stdout may be a non-blocking pipe; wait for the reader and retry.
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    }
+  }
+}

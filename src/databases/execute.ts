@@ -1,0 +1,195 @@
+import { performance } from 'node:perf_hooks';
+
+import type Database from 'better-sqlite3';
+
+import { UserError } from '../core/errors.js';
+import { translateSqliteError } from './connection.js';
+
+export interface QueryStatement {
+  sql: string;
+  params?: unknown[];
+  /** Line of the statement in its script, for error messages. */
+  line?: number;
+}
+
+/** D1's per-statement metadata. */
+export interface StatementMeta {
+  changes: number;
+  last_row_id: number | bigint;
+  changed_db: boolean;
+  /** Rows returned by a query; SQLite does not expose rows scanned to better-sqlite3. */
+  rows_read: number;
+  /** Rows changed by the statement (sqlite3_changes), not counting index rows. */
+  rows_written: number;
+  /** Milliseconds spent in SQLite for this statement. */
+  duration: number;
+  /** Database size in bytes after the statement. */
+  size_after: number;
+}
+
+export type Row = Record<string, unknown>;
+export interface RawRows {
+  columns: string[];
+  rows: unknown[][];
+}
+
+export interface StatementResult<R = Row[] | RawRows> {
+  results: R;
+  success: true;
+  meta: StatementMeta;
+}
+
+export interface ExecuteOptions {
+  /** `object` gives D1's `/query` rows, `array` its `/raw` columns and rows. */
+  rowMode?: 'object' | 'array';
+  /**
+   * What to do with BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT and RELEASE: a
+   * script's own `BEGIN TRANSACTION;`/`COMMIT;` (as in `.dump` output) are
+   * skipped because the whole script already runs in one transaction; the
+   * HTTP API rejects them as D1 does.
+   */
+  transactionControl?: 'skip' | 'reject';
+  /** Called after each statement, with its index (for progress bars). */
+  onStatement?(index: number, statement: QueryStatement): void;
+  /** Receives each result instead of collecting them all in memory. */
+  onResult?(result: StatementResult, index: number): void;
+}
+
+/** A statement that failed; the batch was rolled back. */
+export class StatementError extends UserError {
+  constructor(
+    readonly index: number,
+    readonly line: number | undefined,
+    readonly sqliteCode: string,
+    readonly sqliteMessage: string,
+    cause: unknown,
+  ) {
+    const where = line === undefined ? `statement ${index + 1}` : `line ${line} (statement ${index + 1})`;
+    super('sql', `SQL error at ${where}: ${sqliteMessage} [${sqliteCode}]. Nothing was changed.`, { code: sqliteCode, cause });
+  }
+}
+
+const TRANSACTION_CONTROL = /^(?:BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b/i;
+
+/**
+ * Runs statements in order. More than one statement run as one transaction:
+ * if any fails, everything is rolled back and a StatementError names it.
+ * Returns the results unless `onResult` consumes them.
+ */
+export function executeStatements(db: Database.Database, statements: QueryStatement[], options: ExecuteOptions = {}): StatementResult[] {
+  const collected: StatementResult[] = [];
+  const wrap = statements.length > 1;
+  const pageCount = db.prepare('PRAGMA page_count').pluck();
+  const pageSize = Number(db.pragma('page_size', { simple: true }));
+
+  if (wrap) db.exec('BEGIN');
+  try {
+    statements.forEach((statement, index) => {
+      const result = runOne(db, statement, index, options, () => Number(pageCount.get()) * pageSize);
+      if (options.onResult) options.onResult(result, index);
+      else collected.push(result);
+      options.onStatement?.(index, statement);
+    });
+    if (wrap) db.exec('COMMIT');
+  } catch (error) {
+    if (wrap && db.inTransaction) db.exec('ROLLBACK');
+    throw error;
+  }
+  return collected;
+}
+
+function runOne(db: Database.Database, statement: QueryStatement, index: number, options: ExecuteOptions, sizeNow: () => number): StatementResult {
+  if (TRANSACTION_CONTROL.test(statement.sql)) {
+    if (options.transactionControl !== 'skip') {
+      throw new StatementError(index, statement.line, 'SQLITE_AUTH', 'transaction control statements (BEGIN, COMMIT, ROLLBACK, SAVEPOINT) are not allowed: a batch already runs as one transaction', undefined);
+    }
+    return emptyResult(options, sizeNow());
+  }
+
+  const started = performance.now();
+  try {
+    const prepared = db.prepare(statement.sql);
+    const params = (statement.params ?? []).map(bindValue);
+    if (prepared.reader) {
+      const rows = readRows(prepared, params, options.rowMode ?? 'object');
+      const count = Array.isArray(rows) ? rows.length : rows.rows.length;
+      return result(rows, 0, 0, false, count, performance.now() - started, sizeNow());
+    }
+    const schemaBefore = prepared.readonly ? 0 : schemaVersion(db);
+    const info = prepared.run(...params);
+    const changes = Number(info.changes);
+    const changed = changes > 0 || (!prepared.readonly && schemaVersion(db) !== schemaBefore);
+    return result(options.rowMode === 'array' ? { columns: [], rows: [] } : [], changes, toJsonInteger(info.lastInsertRowid), changed, 0, performance.now() - started, sizeNow());
+  } catch (error) {
+    throw asStatementError(error, index, statement);
+  }
+}
+
+function readRows(prepared: Database.Statement, params: unknown[], rowMode: 'object' | 'array'): Row[] | RawRows {
+  if (rowMode === 'array') {
+    const columns = prepared.columns().map((column) => column.name);
+    const rows = prepared.raw(true).all(...params) as unknown[][];
+    for (const row of rows) for (let i = 0; i < row.length; i++) row[i] = toJsonValue(row[i]);
+    return { columns, rows };
+  }
+  const rows = prepared.all(...params) as Row[];
+  for (const row of rows) for (const key in row) row[key] = toJsonValue(row[key]);
+  return rows;
+}
+
+function result(results: Row[] | RawRows, changes: number, lastRowId: number | bigint, changed: boolean, rowsRead: number, duration: number, size: number): StatementResult {
+  return {
+    results,
+    success: true,
+    meta: { changes, last_row_id: lastRowId, changed_db: changed, rows_read: rowsRead, rows_written: changes, duration, size_after: size },
+  };
+}
+
+function emptyResult(options: ExecuteOptions, size: number): StatementResult {
+  return result(options.rowMode === 'array' ? { columns: [], rows: [] } : [], 0, 0, false, 0, 0, size);
+}
+
+function schemaVersion(db: Database.Database): number {
+  return Number(db.pragma('schema_version', { simple: true }));
+}
+
+/**
+ * Converts a SQLite value to its JSON form: integers within ±(2^53 − 1)
+ * become numbers, larger ones stay bigints (printed with every digit), and
+ * BLOBs become arrays of byte values, as D1 returns them.
+ */
+export function toJsonValue(value: unknown): unknown {
+  if (typeof value === 'bigint') return toJsonInteger(value);
+  if (value instanceof Uint8Array) return Array.from(value);
+  return value;
+}
+
+function toJsonInteger(value: number | bigint): number | bigint {
+  if (typeof value === 'number') return value;
+  return value >= -9007199254740991n && value <= 9007199254740991n ? Number(value) : value;
+}
+
+/** Converts a JSON parameter to a value SQLite can bind, as D1 does. */
+export function bindValue(value: unknown): unknown {
+  if (value === null || typeof value === 'string' || typeof value === 'bigint') return value;
+  if (typeof value === 'number') return Number.isInteger(value) && Number.isSafeInteger(value) ? BigInt(value) : value;
+  if (typeof value === 'boolean') return value ? 1n : 0n;
+  if (Array.isArray(value) && value.every((byte) => Number.isInteger(byte) && byte >= 0 && byte <= 255)) return Buffer.from(value);
+  if (value instanceof Uint8Array) return value;
+  throw new UserError('invalid', `D1_TYPE_ERROR: Type '${value === undefined ? 'undefined' : typeof value}' not supported for value '${JSON.stringify(value)}'. Bind null, a number, a string, a boolean or an array of byte values.`, { code: 'D1_TYPE_ERROR' });
+}
+
+function asStatementError(error: unknown, index: number, statement: QueryStatement): unknown {
+  if (error instanceof UserError) return error;
+  const code = (error as { code?: string }).code;
+  if (typeof code === 'string' && code.startsWith('SQLITE_')) {
+    const translated = translateSqliteError(error, 'database');
+    if (translated instanceof UserError) return translated;
+    return new StatementError(index, statement.line, code, (error as Error).message, error);
+  }
+  if (error instanceof RangeError || error instanceof TypeError) {
+    // better-sqlite3 reports parameter count mismatches this way.
+    return new StatementError(index, statement.line, 'SQLITE_RANGE', (error as Error).message, error);
+  }
+  return error;
+}

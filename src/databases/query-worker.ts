@@ -1,0 +1,54 @@
+/**
+ * Worker thread that owns one database connection for the HTTP API. Running
+ * queries here keeps a slow query on one database from blocking the event
+ * loop, and so other databases; the pool enforces the time limit by
+ * terminating this thread, which SQLite survives because the rollback
+ * journal undoes the interrupted transaction on the next open.
+ */
+import { statSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+
+import type Database from 'better-sqlite3';
+
+import { isUserError } from '../core/errors.js';
+import { openDatabaseFile } from './connection.js';
+import { executeStatements, type QueryStatement } from './execute.js';
+
+export interface WorkerRequest {
+  id: number;
+  statements: QueryStatement[];
+  rowMode: 'object' | 'array';
+}
+
+export type WorkerReply =
+  | { id: number; ok: true; results: unknown[] }
+  | { id: number; ok: false; error: { kind: string; code: string; message: string } };
+
+const file: string = workerData.file;
+let db: Database.Database | undefined;
+let openedInode = -1;
+
+/** Reopens the connection when a restore has swapped a new file in under the same name. */
+function connection(): Database.Database {
+  const inode = statSync(file).ino;
+  if (!db || inode !== openedInode) {
+    db?.close();
+    db = openDatabaseFile(file, { foreignKeys: true });
+    openedInode = inode;
+  }
+  return db;
+}
+
+function handle(request: WorkerRequest): WorkerReply {
+  try {
+    const results = executeStatements(connection(), request.statements, { rowMode: request.rowMode, transactionControl: 'reject' });
+    return { id: request.id, ok: true, results };
+  } catch (error) {
+    if (isUserError(error)) return { id: request.id, ok: false, error: { kind: error.kind, code: error.code, message: error.message } };
+    return { id: request.id, ok: false, error: { kind: 'bug', code: 'INTERNAL', message: String((error as Error)?.stack ?? error) } };
+  }
+}
+
+parentPort!.on('message', (requests: WorkerRequest[]) => {
+  for (const request of requests) parentPort!.postMessage(handle(request));
+});
