@@ -9,7 +9,11 @@ import { COMMAND_GROUPS, TOP_LEVEL_COMMANDS } from './commands.js';
 
 const packageJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-export function buildProgram(): Command {
+/**
+ * Builds the program. Only the command named in `argv` is loaded with its
+ * modules; the others are placeholders that carry their summary for --help.
+ */
+export async function buildProgram(argv: string[]): Promise<Command> {
   const program = new Command('opsbox')
     .description('Self-hosted ops platform: SQLite databases, PostgreSQL runbook, S3 storage, secrets and workflows')
     .version(packageJson.version)
@@ -19,10 +23,27 @@ export function buildProgram(): Command {
     .exitOverride();
   program.configureOutput({ outputError: (text, write) => write(text) });
 
-  for (const spec of TOP_LEVEL_COMMANDS) addCommand(program, spec, program);
-  for (const group of COMMAND_GROUPS) addGroup(program, group);
+  const invoked = invokedCommand(argv);
+  for (const lazy of TOP_LEVEL_COMMANDS) {
+    if (lazy.name === invoked) addCommand(program, await lazy.load(), program);
+    else program.command(lazy.name).description(lazy.summary);
+  }
+  for (const lazy of COMMAND_GROUPS) {
+    if (lazy.name === invoked || (invoked === 'help' && argv.includes(lazy.name))) addGroup(program, await lazy.load());
+    else program.command(lazy.name).description(lazy.summary);
+  }
   applyToTree(program, (command) => command.exitOverride());
   return program;
+}
+
+/** The first argument that is not a global option: the command or group invoked. */
+function invokedCommand(argv: string[]): string | undefined {
+  for (let i = 2; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--data-dir') i++;
+    else if (!arg.startsWith('-')) return arg;
+  }
+  return undefined;
 }
 
 function applyToTree(command: Command, apply: (command: Command) => void): void {
@@ -32,7 +53,7 @@ function applyToTree(command: Command, apply: (command: Command) => void): void 
 
 /** Runs the CLI and exits with the code of the outcome. */
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   const wantsJson = argv.includes('--json');
   try {
     await program.parseAsync(argv);

@@ -79,13 +79,18 @@ const TRANSACTION_CONTROL = /^(?:BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b/
 export function executeStatements(db: Database.Database, statements: QueryStatement[], options: ExecuteOptions = {}): StatementResult[] {
   const collected: StatementResult[] = [];
   const wrap = statements.length > 1;
-  const pageCount = db.prepare('PRAGMA page_count').pluck();
-  const pageSize = Number(db.pragma('page_size', { simple: true }));
-
-  if (wrap) db.exec('BEGIN');
+  let sizeNow: () => number;
+  try {
+    const pageCount = db.prepare('PRAGMA page_count').pluck();
+    const pageSize = Number(db.pragma('page_size', { simple: true }));
+    sizeNow = () => Number(pageCount.get()) * pageSize;
+    if (wrap) db.exec('BEGIN');
+  } catch (error) {
+    throw translateSqliteError(error);
+  }
   try {
     statements.forEach((statement, index) => {
-      const result = runOne(db, statement, index, options, () => Number(pageCount.get()) * pageSize);
+      const result = runOne(db, statement, index, options, sizeNow);
       if (options.onResult) options.onResult(result, index);
       else collected.push(result);
       options.onStatement?.(index, statement);
@@ -93,7 +98,7 @@ export function executeStatements(db: Database.Database, statements: QueryStatem
     if (wrap) db.exec('COMMIT');
   } catch (error) {
     if (wrap && db.inTransaction) db.exec('ROLLBACK');
-    throw error;
+    throw translateSqliteError(error);
   }
   return collected;
 }
@@ -183,7 +188,7 @@ function asStatementError(error: unknown, index: number, statement: QueryStateme
   if (error instanceof UserError) return error;
   const code = (error as { code?: string }).code;
   if (typeof code === 'string' && code.startsWith('SQLITE_')) {
-    const translated = translateSqliteError(error, 'database');
+    const translated = translateSqliteError(error);
     if (translated instanceof UserError) return translated;
     return new StatementError(index, statement.line, code, (error as Error).message, error);
   }

@@ -11,7 +11,7 @@ const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
 /**
  * Reads a SQL script and rejects what is not one: a SQLite database file
  * (a common mix-up with `import`), binary data, or text that is not UTF-8.
- * A UTF-8 byte order mark is dropped, as the sqlite3 shell does.
+ * A UTF-8 byte order mark is dropped and CRLF line ends become LF.
  */
 export function readScriptFile(file: string): string {
   let bytes: Buffer;
@@ -35,7 +35,19 @@ export function readScriptFile(file: string): string {
   } catch {
     throw new UserError('invalid', `${file} is not valid UTF-8 (at byte ${firstInvalidUtf8(bytes)}). Convert it, for example with \`iconv -f latin1 -t utf-8\`.`, { code: 'SCRIPT_NOT_UTF8' });
   }
-  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  return normalizeLineEndings(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+}
+
+/**
+ * The sqlite3 shell reads its input line by line and drops the `\r` before
+ * each `\n` (observed with sqlite3 3.40.1 on Linux), so a string literal that
+ * spans CRLF lines is stored with `\n` alone. Scripts get the same treatment
+ * so that a file loads to the same data as with `sqlite3 db < file`.
+ */
+export function normalizeLineEndings(script: string): string {
+  if (!script.includes('\r')) return script;
+  const text = script.replace(/\r\n/g, '\n');
+  return text.endsWith('\r') ? text.slice(0, -1) : text;
 }
 
 /** Splits a script and runs it as one transaction; a failure leaves the database as it was. */
@@ -51,20 +63,15 @@ export function runScript(db: Database.Database, script: string, options: Execut
   return executeStatements(db, statements, { transactionControl: 'skip', ...options, onStatement });
 }
 
+/** Returns the offset of the first byte that starts an invalid UTF-8 sequence. */
 function firstInvalidUtf8(bytes: Buffer): number {
-  let low = 0;
-  let high = bytes.length;
-  // Binary search for the shortest prefix that fails to decode.
-  while (low < high) {
-    const mid = (low + high) >>> 1;
-    try {
-      // Streaming mode tolerates a sequence cut at the end, so only a truly
-      // invalid byte inside the prefix throws.
-      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, mid + 1), { stream: true });
-      low = mid + 1;
-    } catch {
-      high = mid;
-    }
+  let i = 0;
+  while (i < bytes.length) {
+    const lead = bytes[i]!;
+    const length = lead < 0x80 ? 1 : lead >= 0xc2 && lead < 0xe0 ? 2 : lead >= 0xe0 && lead < 0xf0 ? 3 : lead >= 0xf0 && lead < 0xf5 ? 4 : 0;
+    if (length === 0 || i + length > bytes.length) return i;
+    for (let k = 1; k < length; k++) if ((bytes[i + k]! & 0xc0) !== 0x80) return i;
+    i += length;
   }
-  return low;
+  return i;
 }

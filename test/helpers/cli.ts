@@ -54,16 +54,19 @@ export function runCliAsync(args: string[], options: CliOptions = {}): Promise<C
 }
 
 /**
- * Creates a temp folder for one test file. It is removed by `cleanup` only
- * when the tests passed, so a failure leaves the evidence in place.
+ * Creates a temp folder for one test file. It is removed when the test
+ * process exits with success (or by `cleanup(true)`), so a failure leaves
+ * the evidence in place.
  */
 export function tempDir(prefix: string): { dir: string; cleanup(passed: boolean): void } {
   const dir = mkdtempSync(path.join(tmpdir(), `opsbox-${prefix}-`));
-  return {
-    dir,
-    cleanup(passed: boolean) {
-      if (passed) rmSync(dir, { recursive: true, force: true });
-      else process.stderr.write(`kept test files in ${dir}\n`);
-    },
+  let done = false;
+  const cleanup = (passed: boolean) => {
+    if (done) return;
+    done = true;
+    if (passed) rmSync(dir, { recursive: true, force: true });
+    else process.stderr.write(`kept test files in ${dir}\n`);
   };
+  process.on('exit', () => cleanup(!process.exitCode));
+  return { dir, cleanup };
 }

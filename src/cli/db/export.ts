@@ -3,7 +3,6 @@ import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'n
 import { UserError } from '../../core/errors.js';
 import { DatabaseCatalog } from '../../databases/catalog.js';
 import { openDatabaseFile } from '../../databases/connection.js';
-import { dumpDatabase } from '../../databases/dump.js';
 import type { CommandSpec } from '../command.js';
 import { info } from '../output.js';
 
@@ -19,7 +18,8 @@ export const exportCommand: CommandSpec = {
     { flags: '--no-data', description: 'schema only' },
     { flags: '--no-schema', description: 'data only' },
   ],
-  run({ args: [name], options, context }) {
+  async run({ args: [name], options, context }) {
+    const { dumpDatabase } = await import('../../databases/dump.js');
     if (options.data === false && options.schema === false) {
       throw new UserError('usage', 'Cannot combine --no-data with --no-schema: the export would be empty. Pass at most one of them.');
     }
@@ -38,7 +38,7 @@ export const exportCommand: CommandSpec = {
       pendingLength = 0;
     };
     try {
-      dumpDatabase(db, { tables: options.table, data: options.data !== false, schema: options.schema !== false }, (chunk) => {
+      dumpDatabase(db, { tables: options.table, data: options.data !== false, schema: options.schema !== false }, (chunk: string) => {
         pending.push(chunk);
         pendingLength += chunk.length;
         if (pendingLength >= FLUSH_BYTES) flush();
