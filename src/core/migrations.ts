@@ -1,8 +1,9 @@
 import { DATABASES_MIGRATIONS } from '../databases/migrations.js';
 import { SECRETS_MIGRATIONS } from '../secrets/migrations.js';
 import { STORAGE_MIGRATIONS } from '../storage/migrations.js';
+import { WORKFLOWS_MIGRATIONS } from '../workflows/migrations.js';
 import type { Migration } from './state.js';
 import { TOKEN_MIGRATIONS } from './tokens.js';
 
 /** Every capability's migrations; a capability adds its list here. */
-export const ALL_MIGRATIONS: Migration[] = [...TOKEN_MIGRATIONS, ...DATABASES_MIGRATIONS, ...SECRETS_MIGRATIONS, ...STORAGE_MIGRATIONS];
+export const ALL_MIGRATIONS: Migration[] = [...TOKEN_MIGRATIONS, ...DATABASES_MIGRATIONS, ...SECRETS_MIGRATIONS, ...WORKFLOWS_MIGRATIONS, ...STORAGE_MIGRATIONS];

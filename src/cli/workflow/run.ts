@@ -1,0 +1,61 @@
+import { existsSync } from 'node:fs';
+
+import { resolveWorkflow } from '../../workflows/catalog.js';
+import { WorkflowEngine } from '../../workflows/engine.js';
+import { parseInputFlags } from '../../workflows/inputs.js';
+import { formatLogLine, readLog, runLogPath } from '../../workflows/run-log.js';
+import type { CommandSpec } from '../command.js';
+import { info, printJson } from '../output.js';
+import { runDetails } from './view.js';
+
+export const runCommand: CommandSpec = {
+  name: 'run <workflow>',
+  summary: 'run a workflow now, in this process, and print its log (like act)',
+  description:
+    'Run a workflow file (a path) or an installed workflow (its name in the data directory\'s workflows folder) in this process. ' +
+    'The log streams to stdout while it runs. Exit code 0 means success, 1 a failed run, 130 a cancelled one. ' +
+    'Steps of a file given by path run in the current directory; steps of an installed workflow run in its workspace in the data directory.',
+  options: [
+    { flags: '-i, --input <name=value>', description: 'a workflow_dispatch input (repeatable)', repeatable: true },
+    { flags: '--var <name=value>', description: 'a value of the vars context (repeatable)', repeatable: true },
+    { flags: '--json', description: 'print the finished run with its jobs and steps as JSON instead of the log' },
+  ],
+  async run({ args: [reference], options, context }) {
+    const workflow = await resolveWorkflow(context, reference!);
+    const engine = new WorkflowEngine(context);
+    engine.store.markInterrupted();
+    const isFile = existsSync(reference!) && workflow.file.endsWith(reference!.replace(/^\.\//, ''));
+    const { run, done } = await engine.dispatch(workflow, {
+      event: 'workflow_dispatch',
+      inputs: parseInputFlags(options.input),
+      vars: parseInputFlags(options.var),
+      workspace: isFile ? process.cwd() : undefined,
+    });
+
+    const onSignal = () => engine.cancel(run.id);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    const file = runLogPath(context, run.id);
+    let offset = 0;
+    const drain = () => {
+      const chunk = readLog(file, offset);
+      offset = chunk.offset;
+      if (!options.json) for (const line of chunk.lines) process.stdout.write(formatLogLine(line) + '\n');
+    };
+    const timer = setInterval(drain, 100);
+    let finished;
+    try {
+      finished = await done;
+    } finally {
+      clearInterval(timer);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+    drain();
+
+    if (options.json) printJson(runDetails(engine.store, finished.id));
+    else info(`Run ${finished.id} (${workflow.id} #${finished.number}) finished: ${finished.status}.${finished.error ? ` ${finished.error}` : ''}`);
+    if (finished.status === 'cancelled') process.exitCode = 130;
+    else if (finished.status !== 'success') process.exitCode = 1;
+  },
+};

@@ -1,0 +1,20 @@
+import { RunStore } from '../../workflows/store.js';
+import type { CommandSpec } from '../command.js';
+import { printJson, printTable } from '../output.js';
+import { RUN_COLUMNS, runRow } from './format.js';
+
+export const runsCommand: CommandSpec = {
+  name: 'runs [workflow]',
+  summary: 'list recent runs, newest first',
+  options: [
+    { flags: '-L, --limit <count>', description: 'maximum number of runs to list', default: '20' },
+    { flags: '-s, --status <status>', description: 'only runs with this status', choices: ['queued', 'running', 'success', 'failure', 'cancelled', 'interrupted'] },
+    { flags: '--json', description: 'print as JSON' },
+  ],
+  run({ args: [workflow], options, context }) {
+    const limit = Math.max(1, Math.min(1000, Number(options.limit) || 20));
+    const runs = new RunStore(context.state).listRuns({ workflow, status: options.status, limit });
+    if (options.json) return printJson(runs);
+    printTable(RUN_COLUMNS, runs.map(runRow), 'No runs yet. Start one with `opsbox workflow run NAME`.');
+  },
+};

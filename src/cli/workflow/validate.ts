@@ -1,0 +1,32 @@
+import { errorMessage } from '../../core/errors.js';
+import { loadWorkflowFile } from '../../workflows/catalog.js';
+import { WorkflowFileError } from '../../workflows/problems.js';
+import type { CommandSpec } from '../command.js';
+import { info, printJson } from '../output.js';
+
+export const validateCommand: CommandSpec = {
+  name: 'validate <file>',
+  summary: 'check a workflow file and report every problem as file:line:column',
+  options: [{ flags: '--json', description: 'print the result as JSON' }],
+  async run({ args, options }) {
+    const results = [];
+    let firstError: unknown;
+    for (const file of args) {
+      try {
+        const workflow = await loadWorkflowFile(file);
+        results.push({ file, valid: true, jobs: Object.keys(workflow.definition.jobs).length, schedules: workflow.schedules.length, problems: [] });
+      } catch (error) {
+        firstError ??= error;
+        const problems = error instanceof WorkflowFileError ? error.problems : [{ file, line: 0, column: 0, message: errorMessage(error) }];
+        results.push({ file, valid: false, problems });
+      }
+    }
+    if (options.json) {
+      printJson(results);
+      if (firstError) process.exitCode = 3;
+      return;
+    }
+    for (const result of results) if (result.valid) info(`${result.file}: valid (${result.jobs} jobs, ${result.schedules} schedules).`);
+    if (firstError) throw firstError;
+  },
+};

@@ -1,0 +1,108 @@
+import { closeSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+
+import type { Context } from '../core/context.js';
+import type { Masker } from '../secrets/masker.js';
+
+/** One line of a run's log, as stored (one JSON object per line). */
+export interface LogLine {
+  /** ISO time the line was written. */
+  t: string;
+  /** Job key, such as `build` or `test (18, linux)`. */
+  job?: string;
+  /** Step number within the job, from 1. */
+  step?: number;
+  text: string;
+}
+
+/** Default size limit of one run's log; OPSBOX_RUN_LOG_MAX_BYTES overrides it. */
+export const DEFAULT_LOG_MAX_BYTES = 16 * 1024 * 1024;
+
+export function runLogPath(context: Context, runId: number): string {
+  return context.dataDir.path('runs', `${runId}.log`);
+}
+
+export function logMaxBytes(env = process.env): number {
+  const value = Number(env.OPSBOX_RUN_LOG_MAX_BYTES);
+  return Number.isInteger(value) && value > 0 ? value : DEFAULT_LOG_MAX_BYTES;
+}
+
+/**
+ * Appends a run's log lines to its file as they arrive, masked, so a step
+ * that prints without end costs disk up to the limit and no memory. Past the
+ * limit one note is written and later lines are counted and dropped.
+ */
+export class RunLog {
+  private readonly fd: number;
+  private bytes = 0;
+  private dropped = 0;
+
+  constructor(
+    readonly file: string,
+    private readonly masker: Masker,
+    private readonly maxBytes = logMaxBytes(),
+  ) {
+    this.fd = openSync(file, 'a', 0o600);
+    this.bytes = statSync(file).size;
+  }
+
+  write(text: string, job?: string, step?: number): void {
+    if (this.dropped > 0) {
+      this.dropped++;
+      return;
+    }
+    const line = JSON.stringify({ t: new Date().toISOString(), job, step, text: this.masker.mask(text) } satisfies LogLine) + '\n';
+    if (this.bytes + line.length > this.maxBytes) {
+      this.dropped = 1;
+      const note = `Log truncated: it reached the limit of ${this.maxBytes} bytes (OPSBOX_RUN_LOG_MAX_BYTES); later lines are dropped.`;
+      writeSync(this.fd, JSON.stringify({ t: new Date().toISOString(), job, step, text: note } satisfies LogLine) + '\n');
+      return;
+    }
+    this.bytes += writeSync(this.fd, line);
+  }
+
+  /** Number of lines dropped past the size limit. */
+  get droppedLines(): number {
+    return this.dropped;
+  }
+
+  close(): void {
+    if (this.dropped > 1) {
+      writeSync(this.fd, JSON.stringify({ t: new Date().toISOString(), text: `${this.dropped - 1} more log lines were dropped.` } satisfies LogLine) + '\n');
+    }
+    closeSync(this.fd);
+  }
+}
+
+/**
+ * Reads whole log lines from a byte offset; returns them with the offset
+ * after the last complete line, so a follower can poll from there.
+ */
+export function readLog(file: string, offset = 0): { lines: LogLine[]; offset: number } {
+  let size: number;
+  try {
+    size = statSync(file).size;
+  } catch {
+    return { lines: [], offset };
+  }
+  if (size <= offset) return { lines: [], offset };
+  const fd = openSync(file, 'r');
+  try {
+    const buffer = Buffer.alloc(Math.min(size - offset, 8 * 1024 * 1024));
+    const read = readSync(fd, buffer, 0, buffer.length, offset);
+    const text = buffer.subarray(0, read).toString('utf8');
+    const end = text.lastIndexOf('\n');
+    if (end < 0) return { lines: [], offset };
+    const lines = text
+      .slice(0, end)
+      .split('\n')
+      .map((line) => JSON.parse(line) as LogLine);
+    return { lines, offset: offset + Buffer.byteLength(text.slice(0, end + 1)) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Formats a log line for a terminal: `job | text`. */
+export function formatLogLine(line: LogLine): string {
+  return line.job ? `${line.job} | ${line.text}` : line.text;
+}

@@ -1,0 +1,192 @@
+import { mkdirSync, rmSync } from 'node:fs';
+
+import type { Context } from '../core/context.js';
+import { errorMessage } from '../core/errors.js';
+import { Masker } from '../secrets/masker.js';
+import { ExpressionScope } from './expressions.js';
+import { executeJob, type JobInstance, type JobOutcome, type NeedResult } from './job.js';
+import { expandMatrix, matrixJobKey, type MatrixCombination } from './matrix.js';
+import { jobNeeds, type LoadedWorkflow } from './parse.js';
+import { RunLog, runLogPath } from './run-log.js';
+import { renderValue, runContexts, testCondition, testFlag, type RunScope } from './run-scope.js';
+import type { RunRecord, RunStatus, RunStore } from './store.js';
+
+export interface RunSettings {
+  killGraceMs: number;
+  logMaxBytes: number;
+  /** How often the store is read for a cancel request from another process. */
+  cancelPollMs: number;
+}
+
+export interface RunRequest {
+  workflow: LoadedWorkflow;
+  inputs: Record<string, unknown>;
+  vars: Record<string, string>;
+  secrets: Map<string, string>;
+  workspace: string;
+}
+
+/**
+ * Executes one run: plans jobs from `needs`, starts each when its needs are
+ * done, expands matrices, and records every job and step as it goes. The
+ * result is stored before `execute` returns; it never throws for a failing
+ * workflow.
+ */
+export class RunExecution {
+  private readonly controller = new AbortController();
+  private jobCounter = 0;
+
+  constructor(
+    private readonly context: Context,
+    private readonly store: RunStore,
+    private readonly run: RunRecord,
+    private readonly request: RunRequest,
+    private readonly settings: RunSettings,
+  ) {}
+
+  private interrupted = false;
+
+  cancel(): void {
+    if (!this.controller.signal.aborted) this.controller.abort('cancelled');
+  }
+
+  /** Stops the run because the process is shutting down; it ends as `interrupted`. */
+  interrupt(): void {
+    this.interrupted = true;
+    this.cancel();
+  }
+
+  async execute(): Promise<RunRecord> {
+    const { context, store, run, request } = this;
+    const masker = new Masker(request.secrets.values());
+    const tempDir = context.dataDir.ensure('tmp', `run-${run.id}`);
+    mkdirSync(context.dataDir.path('runs'), { recursive: true, mode: 0o700 });
+    mkdirSync(request.workspace, { recursive: true });
+    const log = new RunLog(runLogPath(context, run.id), masker, this.settings.logMaxBytes);
+    const logger = context.logger.child({ run: run.id, workflow: run.workflow });
+    const scope: RunScope = { context, logger, store, run, workflow: request.workflow, inputs: request.inputs, vars: request.vars, secrets: request.secrets, masker, log, tempDir, workspace: request.workspace, killGraceMs: this.settings.killGraceMs, signal: this.controller.signal, summaries: [] };
+
+    store.startRun(run.id);
+    logger.info({ event: run.event }, 'workflow:run:start');
+    const poll = setInterval(() => {
+      if (store.isCancelRequested(run.id)) this.cancel();
+    }, this.settings.cancelPollMs);
+    poll.unref();
+
+    let status: RunStatus = 'success';
+    let error: string | undefined;
+    let outputs: Record<string, Record<string, string>> = {};
+    try {
+      const results = await this.executeJobs(scope);
+      outputs = Object.fromEntries([...results].map(([jobId, result]) => [jobId, result.outputs]));
+      const failed = [...results.values()].some((result) => result.result === 'failure');
+      status = this.controller.signal.aborted ? 'cancelled' : failed ? 'failure' : 'success';
+    } catch (caught) {
+      status = this.controller.signal.aborted ? 'cancelled' : 'failure';
+      error = masker.mask(errorMessage(caught));
+      log.write(`Error: ${error}`);
+      logger.error({ err: masker.mask(errorMessage(caught)) }, 'workflow:run:error');
+    } finally {
+      clearInterval(poll);
+      log.write(`Run finished: ${status}.`);
+      log.close();
+      rmSync(tempDir, { recursive: true, force: true });
+    }
+
+    if (this.interrupted) {
+      status = 'interrupted';
+      error = 'The server stopped during the run.';
+    }
+    store.finishRun(run.id, { status, outputs: masker.maskDeep(outputs), summary: masker.mask(scope.summaries.join('\n')), error });
+    logger.info({ status }, 'workflow:run:finish');
+    return store.getRun(run.id);
+  }
+
+  /** Starts each job once all its needs finished; returns every job's result. */
+  private async executeJobs(scope: RunScope): Promise<Map<string, NeedResult>> {
+    const jobs = scope.workflow.definition.jobs;
+    const results = new Map<string, NeedResult>();
+    const pending = new Set(Object.keys(jobs));
+    const running = new Map<string, Promise<void>>();
+    while (pending.size > 0 || running.size > 0) {
+      for (const jobId of [...pending]) {
+        const needs = jobNeeds(jobs[jobId]!);
+        if (!needs.every((need) => results.has(need))) continue;
+        pending.delete(jobId);
+        const needResults = Object.fromEntries(needs.map((need) => [need, results.get(need)!]));
+        const started = this.executeJobGroup(scope, jobId, needResults).then((result) => {
+          results.set(jobId, result);
+          running.delete(jobId);
+        });
+        running.set(jobId, started);
+      }
+      if (running.size === 0) break;
+      await Promise.race(running.values());
+    }
+    return results;
+  }
+
+  /** Runs a job, or every combination of its matrix, and combines the results. */
+  private async executeJobGroup(scope: RunScope, jobId: string, needs: Record<string, NeedResult>): Promise<NeedResult> {
+    const job = scope.workflow.definition.jobs[jobId]!;
+    const where = ['jobs', jobId];
+    const flags = {
+      failed: Object.values(needs).some((need) => need.result === 'failure'),
+      cancelled: scope.signal.aborted,
+      blocked: Object.values(needs).some((need) => need.result === 'skipped' || need.result === 'cancelled'),
+    };
+    const base = { ...runContexts(scope, jobId), needs, env: {} };
+    const expressions = new ExpressionScope(base, flags);
+    if (!testCondition(scope, expressions, job.if, [...where, 'if'])) {
+      scope.store.saveJob(scope.run.id, { key: jobId, jobId, status: 'skipped', matrix: null, outputs: null, error: null, startedAt: null, finishedAt: new Date().toISOString() });
+      scope.log.write(`Job ${jobId} skipped: its condition is false.`, jobId);
+      return { result: 'skipped', outputs: {} };
+    }
+
+    const combinations = this.combinations(scope, expressions, jobId);
+    const failFast = job.strategy ? job.strategy['fail-fast'] === undefined || testFlag(scope, expressions, job.strategy['fail-fast'], [...where, 'strategy', 'fail-fast']) : false;
+    const maxParallel = job.strategy?.['max-parallel'] ?? combinations.length;
+    const group = new AbortController();
+    const outcomes: JobOutcome[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < combinations.length) {
+        const index = next++;
+        const matrix = combinations[index];
+        const instance: JobInstance = {
+          jobId,
+          key: matrixJobKey(jobId, matrix),
+          index: this.jobCounter++,
+          matrix,
+          strategy: { 'fail-fast': failFast, 'job-index': index, 'job-total': combinations.length, 'max-parallel': maxParallel },
+          needs,
+        };
+        const outcome = await executeJob(scope, instance, group.signal);
+        outcomes.push(outcome);
+        if (outcome.status === 'failure' && failFast) group.abort('cancelled');
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(maxParallel, combinations.length) }, worker));
+
+    const statuses = outcomes.map((outcome) => outcome.status);
+    const result = statuses.includes('failure') ? 'failure' : statuses.includes('cancelled') ? 'cancelled' : 'success';
+    return { result, outputs: Object.assign({}, ...outcomes.map((outcome) => outcome.outputs)) };
+  }
+
+  private combinations(scope: RunScope, expressions: ExpressionScope, jobId: string): (MatrixCombination | undefined)[] {
+    const matrix = scope.workflow.definition.jobs[jobId]!.strategy?.matrix;
+    if (matrix === undefined) return [undefined];
+    const where = ['jobs', jobId, 'strategy', 'matrix'];
+    const resolved = typeof matrix === 'string' ? renderValue(scope, expressions, matrix, where) : renderMatrixValues(scope, expressions, matrix, where);
+    const combinations = expandMatrix(resolved as Record<string, unknown>);
+    return combinations.length > 0 ? combinations : [undefined];
+  }
+}
+
+function renderMatrixValues(scope: RunScope, expressions: ExpressionScope, matrix: Record<string, unknown>, where: string[]): Record<string, unknown> {
+  const resolved: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(matrix)) {
+    resolved[key] = typeof value === 'string' ? renderValue(scope, expressions, value, [...where, key]) : value;
+  }
+  return resolved;
+}

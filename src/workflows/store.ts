@@ -1,0 +1,380 @@
+import { hostname } from 'node:os';
+
+import { UserError } from '../core/errors.js';
+import type { StateDb } from '../core/state.js';
+
+export type RunStatus = 'queued' | 'running' | 'success' | 'failure' | 'cancelled' | 'interrupted';
+export type JobStatus = 'queued' | 'running' | 'success' | 'failure' | 'cancelled' | 'skipped';
+export type StepStatus = 'running' | 'success' | 'failure' | 'cancelled' | 'skipped';
+
+export const FINISHED_RUN_STATUSES: RunStatus[] = ['success', 'failure', 'cancelled', 'interrupted'];
+
+export interface RunRecord {
+  id: number;
+  workflow: string;
+  workflowName: string;
+  number: number;
+  file: string;
+  event: string;
+  status: RunStatus;
+  inputs: Record<string, unknown>;
+  outputs: Record<string, Record<string, string>> | null;
+  summary: string | null;
+  error: string | null;
+  concurrencyGroup: string | null;
+  scheduleKey: string | null;
+  plannedAt: string | null;
+  owner: string | null;
+  cancelRequested: boolean;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface JobRecord {
+  key: string;
+  jobId: string;
+  status: JobStatus;
+  matrix: Record<string, unknown> | null;
+  outputs: Record<string, string> | null;
+  error: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface StepRecord {
+  jobKey: string;
+  number: number;
+  stepId: string | null;
+  name: string;
+  status: StepStatus;
+  /** The result before `continue-on-error` is applied, as in GitHub's `steps.<id>.outcome`. */
+  outcome: string | null;
+  outputs: Record<string, string> | null;
+  attempts: number;
+  exitCode: number | null;
+  error: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface FireRecord {
+  scheduleKey: string;
+  plannedAt: string;
+  workflow: string;
+  status: 'started' | 'skipped';
+  reason: string | null;
+  runId: number | null;
+  createdAt: string;
+}
+
+export interface NewRun {
+  workflow: string;
+  workflowName: string;
+  file: string;
+  event: string;
+  inputs: Record<string, unknown>;
+  concurrencyGroup?: string;
+  scheduleKey?: string;
+  plannedAt?: string;
+}
+
+/** Identifies this process in `owner`, so a restart can tell its own interrupted runs. */
+export const OWNER = `${hostname()}:${process.pid}`;
+
+const now = () => new Date().toISOString();
+const json = (value: unknown) => (value === undefined || value === null ? null : JSON.stringify(value));
+const parse = <T>(text: string | null): T | null => (text === null ? null : (JSON.parse(text) as T));
+
+/**
+ * Runs, jobs, steps and schedule fires in the state store. Every write is one
+ * statement or one transaction, so a crash leaves each record either before
+ * or after a change, never half-written.
+ */
+export class RunStore {
+  constructor(private readonly db: StateDb) {}
+
+  createRun(run: NewRun): RunRecord {
+    const insert = this.db.transaction(() => {
+      const { next } = this.db.prepare('SELECT coalesce(max(number), 0) + 1 AS next FROM workflow_runs WHERE workflow = ?').get(run.workflow) as { next: number };
+      const result = this.db
+        .prepare(
+          `INSERT INTO workflow_runs (workflow, workflow_name, number, file, event, status, inputs, concurrency_group, schedule_key, planned_at, owner, created_at)
+           VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(run.workflow, run.workflowName, next, run.file, run.event, JSON.stringify(run.inputs), run.concurrencyGroup ?? null, run.scheduleKey ?? null, run.plannedAt ?? null, OWNER, now());
+      return Number(result.lastInsertRowid);
+    });
+    return this.getRun(insert.immediate());
+  }
+
+  startRun(id: number): void {
+    this.db.prepare("UPDATE workflow_runs SET status = 'running', started_at = ?, owner = ? WHERE id = ? AND status = 'queued'").run(now(), OWNER, id);
+  }
+
+  finishRun(id: number, result: { status: RunStatus; outputs?: unknown; summary?: string; error?: string }): void {
+    this.db
+      .prepare('UPDATE workflow_runs SET status = ?, outputs = ?, summary = ?, error = ?, finished_at = ? WHERE id = ?')
+      .run(result.status, json(result.outputs), result.summary || null, result.error ?? null, now(), id);
+  }
+
+  getRun(id: number): RunRecord {
+    const row = this.db.prepare('SELECT * FROM workflow_runs WHERE id = ?').get(id) as RunRow | undefined;
+    if (!row) throw new UserError('not_found', `Run ${id} not found. List runs with \`opsbox workflow runs\`.`, { code: 'RUN_NOT_FOUND' });
+    return toRun(row);
+  }
+
+  listRuns(filter: { workflow?: string; status?: string; limit?: number } = {}): RunRecord[] {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM workflow_runs
+         WHERE (@workflow IS NULL OR workflow = @workflow) AND (@status IS NULL OR status = @status)
+         ORDER BY id DESC LIMIT @limit`,
+      )
+      .all({ workflow: filter.workflow ?? null, status: filter.status ?? null, limit: filter.limit ?? 50 }) as RunRow[];
+    return rows.map(toRun);
+  }
+
+  /** Runs of a concurrency group that are queued or running, oldest first. */
+  activeInGroup(group: string): RunRecord[] {
+    const rows = this.db
+      .prepare("SELECT * FROM workflow_runs WHERE concurrency_group = ? AND status IN ('queued', 'running') ORDER BY id")
+      .all(group) as RunRow[];
+    return rows.map(toRun);
+  }
+
+  requestCancel(id: number): RunRecord {
+    const run = this.getRun(id);
+    if (FINISHED_RUN_STATUSES.includes(run.status)) {
+      throw new UserError('conflict', `Run ${id} already finished with status ${run.status}; nothing to cancel.`, { code: 'RUN_FINISHED' });
+    }
+    this.db.prepare('UPDATE workflow_runs SET cancel_requested = 1 WHERE id = ?').run(id);
+    return this.getRun(id);
+  }
+
+  isCancelRequested(id: number): boolean {
+    const row = this.db.prepare('SELECT cancel_requested FROM workflow_runs WHERE id = ?').get(id) as { cancel_requested: number } | undefined;
+    return row?.cancel_requested === 1;
+  }
+
+  /**
+   * Marks queued or running runs whose owning process on this host is gone as
+   * interrupted, with their unfinished jobs and steps. Runs owned by another
+   * host are left alone: only that host can tell whether they still run.
+   */
+  markInterrupted(isAlive: (pid: number) => boolean = processAlive): number[] {
+    const host = hostname();
+    const rows = this.db.prepare("SELECT id, owner FROM workflow_runs WHERE status IN ('queued', 'running')").all() as { id: number; owner: string | null }[];
+    const orphans = rows
+      .filter((row) => {
+        const [owner, pid] = (row.owner ?? '').split(':');
+        return owner === host && !isAlive(Number(pid));
+      })
+      .map((row) => row.id);
+    const mark = this.db.transaction(() => {
+      for (const id of orphans) {
+        const message = 'The process running this run stopped before it finished.';
+        this.db.prepare("UPDATE workflow_runs SET status = 'interrupted', error = ?, finished_at = ? WHERE id = ?").run(message, now(), id);
+        this.db.prepare("UPDATE workflow_jobs SET status = 'cancelled', finished_at = ? WHERE run_id = ? AND status IN ('queued', 'running')").run(now(), id);
+        this.db.prepare("UPDATE workflow_steps SET status = 'cancelled', finished_at = ? WHERE run_id = ? AND status = 'running'").run(now(), id);
+      }
+    });
+    mark.immediate();
+    return orphans;
+  }
+
+  saveJob(runId: number, job: JobRecord): void {
+    this.db
+      .prepare(
+        `INSERT INTO workflow_jobs (run_id, key, job_id, status, matrix, outputs, error, started_at, finished_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (run_id, key) DO UPDATE SET status = excluded.status, outputs = excluded.outputs, error = excluded.error,
+           started_at = excluded.started_at, finished_at = excluded.finished_at`,
+      )
+      .run(runId, job.key, job.jobId, job.status, json(job.matrix), json(job.outputs), job.error, job.startedAt, job.finishedAt);
+  }
+
+  saveStep(runId: number, step: StepRecord): void {
+    this.db
+      .prepare(
+        `INSERT INTO workflow_steps (run_id, job_key, number, step_id, name, status, outcome, outputs, attempts, exit_code, error, started_at, finished_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (run_id, job_key, number) DO UPDATE SET name = excluded.name, status = excluded.status, outcome = excluded.outcome,
+           outputs = excluded.outputs, attempts = excluded.attempts, exit_code = excluded.exit_code, error = excluded.error,
+           started_at = excluded.started_at, finished_at = excluded.finished_at`,
+      )
+      .run(runId, step.jobKey, step.number, step.stepId, step.name, step.status, step.outcome, json(step.outputs), step.attempts, step.exitCode, step.error, step.startedAt, step.finishedAt);
+  }
+
+  jobs(runId: number): JobRecord[] {
+    const rows = this.db.prepare('SELECT * FROM workflow_jobs WHERE run_id = ? ORDER BY rowid').all(runId) as JobRow[];
+    return rows.map((row) => ({
+      key: row.key,
+      jobId: row.job_id,
+      status: row.status as JobStatus,
+      matrix: parse(row.matrix),
+      outputs: parse(row.outputs),
+      error: row.error,
+      startedAt: row.started_at,
+      finishedAt: row.finished_at,
+    }));
+  }
+
+  steps(runId: number): StepRecord[] {
+    const rows = this.db.prepare('SELECT * FROM workflow_steps WHERE run_id = ? ORDER BY rowid').all(runId) as StepRow[];
+    return rows.map((row) => ({
+      jobKey: row.job_key,
+      number: row.number,
+      stepId: row.step_id,
+      name: row.name,
+      status: row.status as StepStatus,
+      outcome: row.outcome,
+      outputs: parse(row.outputs),
+      attempts: row.attempts,
+      exitCode: row.exit_code,
+      error: row.error,
+      startedAt: row.started_at,
+      finishedAt: row.finished_at,
+    }));
+  }
+
+  isEnabled(workflow: string): boolean {
+    const row = this.db.prepare('SELECT enabled FROM workflow_settings WHERE workflow = ?').get(workflow) as { enabled: number } | undefined;
+    return row ? row.enabled === 1 : true;
+  }
+
+  setEnabled(workflow: string, enabled: boolean): void {
+    this.db
+      .prepare('INSERT INTO workflow_settings (workflow, enabled, updated_at) VALUES (?, ?, ?) ON CONFLICT (workflow) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at')
+      .run(workflow, enabled ? 1 : 0, now());
+  }
+
+  /**
+   * Records a schedule fire. The primary key (schedule, planned instant)
+   * lets exactly one caller win, however many schedulers share the store;
+   * returns false when the fire was already recorded.
+   */
+  claimFire(fire: { scheduleKey: string; plannedAt: string; workflow: string; status: 'started' | 'skipped'; reason?: string }): boolean {
+    const result = this.db
+      .prepare('INSERT OR IGNORE INTO schedule_fires (schedule_key, planned_at, workflow, status, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(fire.scheduleKey, fire.plannedAt, fire.workflow, fire.status, fire.reason ?? null, now());
+    return result.changes === 1;
+  }
+
+  linkFire(scheduleKey: string, plannedAt: string, runId: number): void {
+    this.db.prepare('UPDATE schedule_fires SET run_id = ? WHERE schedule_key = ? AND planned_at = ?').run(runId, scheduleKey, plannedAt);
+  }
+
+  /** The latest planned instant recorded for a schedule, as an ISO string. */
+  lastFire(scheduleKey: string): string | undefined {
+    const row = this.db.prepare('SELECT max(planned_at) AS last FROM schedule_fires WHERE schedule_key = ?').get(scheduleKey) as { last: string | null };
+    return row.last ?? undefined;
+  }
+
+  fires(workflow?: string, limit = 50): FireRecord[] {
+    const rows = this.db
+      .prepare('SELECT * FROM schedule_fires WHERE (@workflow IS NULL OR workflow = @workflow) ORDER BY planned_at DESC LIMIT @limit')
+      .all({ workflow: workflow ?? null, limit }) as FireRow[];
+    return rows.map((row) => ({
+      scheduleKey: row.schedule_key,
+      plannedAt: row.planned_at,
+      workflow: row.workflow,
+      status: row.status as FireRecord['status'],
+      reason: row.reason,
+      runId: row.run_id,
+      createdAt: row.created_at,
+    }));
+  }
+}
+
+export function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+interface RunRow {
+  id: number;
+  workflow: string;
+  workflow_name: string;
+  number: number;
+  file: string;
+  event: string;
+  status: string;
+  inputs: string;
+  outputs: string | null;
+  summary: string | null;
+  error: string | null;
+  concurrency_group: string | null;
+  schedule_key: string | null;
+  planned_at: string | null;
+  owner: string | null;
+  cancel_requested: number;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+interface JobRow {
+  key: string;
+  job_id: string;
+  status: string;
+  matrix: string | null;
+  outputs: string | null;
+  error: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+interface StepRow {
+  job_key: string;
+  number: number;
+  step_id: string | null;
+  name: string;
+  status: string;
+  outcome: string | null;
+  outputs: string | null;
+  attempts: number;
+  exit_code: number | null;
+  error: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+interface FireRow {
+  schedule_key: string;
+  planned_at: string;
+  workflow: string;
+  status: string;
+  reason: string | null;
+  run_id: number | null;
+  created_at: string;
+}
+
+function toRun(row: RunRow): RunRecord {
+  return {
+    id: row.id,
+    workflow: row.workflow,
+    workflowName: row.workflow_name,
+    number: row.number,
+    file: row.file,
+    event: row.event,
+    status: row.status as RunStatus,
+    inputs: JSON.parse(row.inputs) as Record<string, unknown>,
+    outputs: parse(row.outputs),
+    summary: row.summary,
+    error: row.error,
+    concurrencyGroup: row.concurrency_group,
+    scheduleKey: row.schedule_key,
+    plannedAt: row.planned_at,
+    owner: row.owner,
+    cancelRequested: row.cancel_requested === 1,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+  };
+}
