@@ -99,6 +99,11 @@ async function runAttempt(input: StepInput, attempt: number): Promise<Attempt> {
       input.scope.log.write(message, input.jobKey, input.number);
       return { ...result, ok: false, error: message };
     }
+    if (controller.signal.aborted && !result.ok) {
+      const message = 'The step was cancelled; its processes were stopped.';
+      input.scope.log.write(message, input.jobKey, input.number);
+      return { ...result, error: message };
+    }
     return result;
   } catch (error) {
     const message = input.scope.masker.mask(errorMessage(error));
@@ -142,7 +147,7 @@ async function runScript(input: StepInput, attempt: number, signal: AbortSignal)
   const paths = readFileSync(files.path, 'utf8').split('\n').map((line) => line.trim()).filter(Boolean);
   const ok = result.exitCode === 0;
   let error: string | null = null;
-  if (!ok) {
+  if (!ok && !signal.aborted) {
     error = result.signal ? `The process was stopped by ${result.signal}.` : `The process exited with code ${result.exitCode}.`;
     scope.log.write(`Error: ${error}`, input.jobKey, input.number);
   }
