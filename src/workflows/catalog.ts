@@ -30,17 +30,21 @@ export function workflowsDir(context: Context): string {
   return context.dataDir.path(LAYOUT.workflows);
 }
 
-/** Loads every `*.yml` and `*.yaml` file in the data directory's workflows folder. */
-export async function listWorkflows(context: Context): Promise<CatalogEntry[]> {
+/** Paths of the `*.yml` and `*.yaml` files in the data directory's workflows folder, sorted. */
+export function listWorkflowFiles(context: Context): string[] {
   const dir = workflowsDir(context);
   if (!existsSync(dir)) return [];
-  const files = readdirSync(dir)
+  return readdirSync(dir)
     .filter((file) => /\.ya?ml$/i.test(file))
-    .sort();
+    .sort()
+    .map((file) => path.join(dir, file));
+}
+
+/** Loads every workflow file of the data directory; a broken file is listed with its error. */
+export async function listWorkflows(context: Context): Promise<CatalogEntry[]> {
   const entries: CatalogEntry[] = [];
-  for (const file of files) {
-    const full = path.join(dir, file);
-    const id = file.replace(/\.ya?ml$/i, '');
+  for (const full of listWorkflowFiles(context)) {
+    const id = path.basename(full).replace(/\.ya?ml$/i, '');
     try {
       entries.push({ id, file: full, workflow: await loadWorkflowFile(full) });
     } catch (error) {

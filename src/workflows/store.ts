@@ -62,7 +62,7 @@ export interface FireRecord {
   scheduleKey: string;
   plannedAt: string;
   workflow: string;
-  status: 'started' | 'skipped';
+  status: 'started' | 'skipped' | 'failed';
   reason: string | null;
   runId: number | null;
   createdAt: string;
@@ -263,6 +263,11 @@ export class RunStore {
 
   linkFire(scheduleKey: string, plannedAt: string, runId: number): void {
     this.db.prepare('UPDATE schedule_fires SET run_id = ? WHERE schedule_key = ? AND planned_at = ?').run(runId, scheduleKey, plannedAt);
+  }
+
+  /** Marks a claimed fire whose run could not start, keeping the reason in the history. */
+  failFire(scheduleKey: string, plannedAt: string, reason: string): void {
+    this.db.prepare("UPDATE schedule_fires SET status = 'failed', reason = ? WHERE schedule_key = ? AND planned_at = ?").run(reason, scheduleKey, plannedAt);
   }
 
   /** The latest planned instant recorded for a schedule, as an ISO string. */
