@@ -1,4 +1,5 @@
 import type { Context } from '../core/context.js';
+import { workflowsExtension } from '../workflows/server.js';
 
 export interface ServeOptions {
   host: string;
@@ -23,4 +24,4 @@ export interface ServerExtension {
 }
 
 /** Extensions started by `opsbox serve`, in order; stopped in reverse order. */
-export const SERVER_EXTENSIONS: ServerExtension[] = [];
+export const SERVER_EXTENSIONS: ServerExtension[] = [workflowsExtension];
