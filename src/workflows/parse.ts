@@ -126,6 +126,11 @@ function reportIssue(issue: z.core.$ZodIssue, prefix: PathSegment[], report: Rep
       return;
     }
   }
+  if (issue.code === 'invalid_type' && / received undefined$/.test(issue.message) && target.length > 0) {
+    const parent = target.slice(0, -1);
+    report(parent, `missing key "${target[target.length - 1]}"${where(parent)}`);
+    return;
+  }
   report(target, `${describe(target)}: ${issue.message}`);
 }
 

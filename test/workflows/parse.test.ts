@@ -45,6 +45,10 @@ describe('workflow parser', () => {
     assert.equal(one('on: workflow_dispatch\njobs:\n  a:\n    timeout-minutes: soon\n    steps: [{run: "true"}]\n'), '4:22 jobs.a.timeout-minutes: Invalid input: expected number, received string');
   });
 
+  it('reports a missing key at its parent', () => {
+    assert.equal(one('jobs:\n  a:\n    steps: [{run: "true"}]\n'), '1:1 missing key "on" at the top level');
+  });
+
   it('reports a cron that never fires', () => {
     assert.equal(one('on:\n  schedule:\n    - cron: "0 0 30 2 *"\njobs:\n  a:\n    steps: [{run: "true"}]\n'), '3:13 cron "0 0 30 2 *" never fires (no date matches it); fix the day and month fields');
   });
