@@ -359,6 +359,8 @@ function formatInsertTarget(name: string): string {
   return quoteIdentifier(name);
 }
 
+// NOTE: better-sqlite3 decodes TEXT as UTF-8 and puts U+FFFD in place of
+// invalid bytes, so such a value changes in the dump; the shell copies the bytes.
 function formatValue(value: unknown): string {
   if (value === null) return 'NULL';
   if (typeof value === 'bigint') return value.toString();
@@ -375,10 +377,13 @@ function formatValue(value: unknown): string {
  * the first one that does not occur in the text.
  */
 function quoteText(text: string): string {
-  if (!/['\n\r]/.test(text)) return `'${text}'`;
+  if (!/['\n\r\0]/.test(text)) return `'${text}'`;
   const hasNewline = text.includes('\n');
   const hasReturn = text.includes('\r');
   let body = text.replaceAll("'", "''");
+  // The shell stops a text at its first NUL and loses the rest; a NUL
+  // written raw would end the statement for readers of C strings.
+  if (text.includes('\0')) body = body.replaceAll('\0', "'||char(0)||'");
   if (!hasNewline && !hasReturn) return `'${body}'`;
 
   let head = '';

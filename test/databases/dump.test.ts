@@ -194,6 +194,19 @@ describe('dumpDatabase on edge cases', () => {
     assert.deepEqual(query(copy, 'SELECT body FROM texts ORDER BY id'), query(original, 'SELECT body FROM texts ORDER BY id'));
   });
 
+  it('keeps text after a NUL character', () => {
+    // sqlite3 3.40's .dump cuts such a text at the NUL; the dump keeps it whole.
+    const file = buildWithShell('nul', "CREATE TABLE t(x); INSERT INTO t VALUES('a'||char(0)||'b'), ('it''s'||char(10)||char(0));");
+    const text = dump(file);
+    assert.match(text, /^INSERT INTO t VALUES\('a'\|\|char\(0\)\|\|'b'\);$/m);
+    assert.match(text, /^INSERT INTO t VALUES\(replace\('it''s\\n'\|\|char\(0\)\|\|'','\\n',char\(10\)\)\);$/m);
+    const copy = reload('nul-reload', text);
+    assert.deepEqual(query(copy, 'SELECT typeof(x), hex(x) FROM t'), [
+      ['text', '610062'],
+      ['text', '697427730A00'],
+    ]);
+  });
+
   it('writes BLOBs as lower-case hex, empty ones as X\'\'', () => {
     assert.match(ours, /^INSERT INTO settings VALUES\('a',X''\);$/m);
     assert.match(ours, /^INSERT INTO settings VALUES\('m',X'00ff10'\);$/m);
