@@ -111,7 +111,7 @@ const tablesWithoutIndex: CheckDefinition = {
       value: String(found.length),
       threshold: `tables with ≥ ${thresholds.maintenanceMinRows} rows, no index and sequential scans`,
       message: found.length > 0
-        ? `${plural(found.length, 'table')} have no index at all and are read by sequential scans: ${found.slice(0, 5).map((row) => `${row.schema}.${row.table}`).join(', ')}.`
+        ? `${plural(found.length, 'table')} without any index, read by sequential scans: ${found.slice(0, 5).map((row) => `${row.schema}.${row.table}`).join(', ')}.`
         : 'Every scanned table of that size has at least one index.',
       fix: found.length > 0 ? 'Add a primary key (logical replication needs one too) and indexes for the filtered columns.' : null,
       rows: found.map((row) => ({ ...row })),
@@ -170,7 +170,7 @@ export async function readIndexes(client: pg.Client): Promise<IndexRow[]> {
            i.indisunique AS unique, i.indisprimary AS primary, i.indisvalid AS valid,
            EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c WHERE c.conindid = i.indexrelid AND c.contype IN ('p', 'u', 'x')) AS constraint,
            s.idx_scan AS scans, pg_catalog.pg_relation_size(i.indexrelid) AS bytes,
-           i.indkey::int2[]::text AS columns, i.indclass::text AS opclasses, i.indcollation::text AS collations,
+           array_to_string(i.indkey::int2[], ',') AS columns, i.indclass::text AS opclasses, i.indcollation::text AS collations,
            pg_catalog.pg_get_expr(i.indexprs, i.indrelid) AS expressions,
            pg_catalog.pg_get_expr(i.indpred, i.indrelid) AS predicate
       FROM pg_catalog.pg_index i
@@ -187,7 +187,7 @@ export async function readIndexes(client: pg.Client): Promise<IndexRow[]> {
     table_oid: Number(row.table_oid),
     scans: num(row.scans),
     bytes: Number(row.bytes),
-    columns: (row.columns as string).replace(/[{}]/g, '').split(',').filter(Boolean).map(Number),
+    columns: (row.columns as string).split(',').filter(Boolean).map(Number),
   }));
 }
 

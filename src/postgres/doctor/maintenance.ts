@@ -89,7 +89,7 @@ const vacuumAge: CheckDefinition = {
       value: String(found.length),
       threshold: `tables with ≥ ${thresholds.maintenanceMinRows} rows: never, or ≥ ${days} days ago with changes since`,
       message: found.length > 0
-        ? `${plural(found.length, 'table')} need maintenance: ${found.slice(0, 5).map((entry) => `${entry.table.schema}.${entry.table.table} (${entry.reasons.join(', ')})`).join('; ')}.`
+        ? `${plural(found.length, 'table')} needing maintenance: ${found.slice(0, 5).map((entry) => `${entry.table.schema}.${entry.table.table} (${entry.reasons.join(', ')})`).join('; ')}.`
         : 'Every table of that size has been vacuumed and analyzed recently enough.',
       fix: found.length > 0 ? 'Run opsbox pg vacuum --analyze TABLE, and check that autovacuum is on and keeps up (autovacuum_naptime, cost limits).' : null,
       rows: found.map((entry) => ({ ...entry.table, reasons: entry.reasons })),

@@ -61,7 +61,7 @@ const slotsInactive: CheckDefinition = {
       message:
         inactive.length > 0
           ? `${plural(inactive.length, 'slot')} without a consumer: ${inactive.map((slot) => slot.slot_name).join(', ')}; each keeps WAL and old row versions.`
-          : `All ${plural(slots.length, 'slot')} have a consumer.`,
+          : slots.length === 1 ? 'The only slot has a consumer.' : `All ${slots.length} slots have a consumer.`,
       fix: inactive.length > 0 ? 'Reconnect the consumer, or drop the slot with opsbox pg slots drop NAME if it is abandoned.' : null,
       rows: inactive.map(slotDetail),
     };
@@ -83,7 +83,7 @@ const slotsRetained: CheckDefinition = {
       threshold: `warn ≥ ${bytes(thresholds.slotRetainedWarnBytes)} per slot`,
       message:
         heavy.length > 0
-          ? `${plural(heavy.length, 'slot')} retain at least ${bytes(thresholds.slotRetainedWarnBytes)} of WAL: ${heavy.map((slot) => `${slot.slot_name} ${bytes(slot.retained_bytes)}`).join(', ')}.`
+          ? `${plural(heavy.length, 'slot')} retaining at least ${bytes(thresholds.slotRetainedWarnBytes)} of WAL: ${heavy.map((slot) => `${slot.slot_name} ${bytes(slot.retained_bytes)}`).join(', ')}.`
           : `Slots retain ${bytes(total)} of WAL in total.`,
       fix: heavy.length > 0 ? 'Catch the consumer up or drop the slot before the disk fills; set max_slot_wal_keep_size to cap it.' : null,
       rows: slots.map(slotDetail),
@@ -109,7 +109,7 @@ const slotsWalStatus: CheckDefinition = {
       status,
       value: `${lost.length} lost, ${unreserved.length} unreserved`,
       threshold: 'wal_status reserved or extended',
-      message: parts.length > 0 ? `Slots ${parts.join('; ')}.` : `All ${plural(slots.length, 'slot')} have their WAL.`,
+      message: parts.length > 0 ? `Slots ${parts.join('; ')}.` : `No slot is losing WAL (${plural(slots.length, 'slot')} checked).`,
       fix: lost.length > 0
         ? 'Drop the lost slot (opsbox pg slots drop NAME) and rebuild its consumer from a fresh copy.'
         : unreserved.length > 0 ? 'Catch the consumer up now, or raise max_slot_wal_keep_size.' : null,

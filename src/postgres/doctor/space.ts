@@ -124,7 +124,8 @@ const INDEX_BLOAT_SQL = `
 WITH indexes AS (
   SELECT i.indexrelid, n.nspname, ic.relname AS index_name, tc.relname AS table_name,
          ic.relpages::float8 AS pages, ic.reltuples::float8 AS tuples,
-         sum(s.avg_width) AS data_width, count(s.attname) = count(*) AS complete
+         sum(s.avg_width) AS data_width, count(s.attname) = count(*) AS complete,
+         pg_catalog.has_table_privilege(tc.oid, 'SELECT') AS readable
     FROM pg_catalog.pg_index i
     JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
     JOIN pg_catalog.pg_am am ON am.oid = ic.relam AND am.amname = 'btree'
@@ -134,15 +135,14 @@ WITH indexes AS (
     LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
     LEFT JOIN pg_catalog.pg_stats s ON s.schemaname = n.nspname AND s.tablename = tc.relname AND s.attname = a.attname AND NOT s.inherited
    WHERE ic.relpages > 1 AND ${USER_SCHEMA_FILTER}
-   GROUP BY i.indexrelid, n.nspname, ic.relname, tc.relname, ic.relpages, ic.reltuples
+   GROUP BY i.indexrelid, n.nspname, ic.relname, tc.relname, tc.oid, ic.relpages, ic.reltuples
 )
-SELECT nspname AS schema, index_name AS name, table_name AS table,
+SELECT nspname AS schema, index_name AS name, table_name AS table, readable, complete AND tuples >= 0 AS estimated,
        pages * current_setting('block_size')::float8 AS bytes,
        greatest(0, pages - 1 - ceil(tuples * (8 * ceil((8 + data_width) / 8.0) + 4)
                                      / ((current_setting('block_size')::float8 - 40) * 0.9)))
          * current_setting('block_size')::float8 AS bloat_bytes
-  FROM indexes
- WHERE complete AND tuples >= 0`;
+  FROM indexes`;
 
 function toEstimate(row: Record<string, unknown>): BloatEstimate {
   const size = Number(row.bytes);
@@ -169,7 +169,7 @@ const databaseSizes: CheckDefinition = {
       status: 'ok',
       value: bytes(total),
       threshold: null,
-      message: `${plural(sizes.length, 'database')} use ${bytes(total)}${hidden > 0 ? `; ${hidden} not measured (no CONNECT privilege)` : ''}.`,
+      message: `${plural(sizes.length, 'database')} using ${bytes(total)}${hidden > 0 ? `; ${hidden} not measured (no CONNECT privilege)` : ''}.`,
       fix: null,
       rows: sizes.map((row) => ({ database: row.database, bytes: row.bytes })),
     };
@@ -235,9 +235,10 @@ const indexBloat: CheckDefinition = {
   title: 'B-tree index bloat (estimate)',
   async run({ client, thresholds }) {
     const { rows } = await client.query(INDEX_BLOAT_SQL);
-    const estimated = rows.map(toEstimate);
+    const unreadable = rows.filter((row) => !row.readable).length;
+    const estimated = rows.filter((row) => row.estimated).map(toEstimate);
     const bloated = estimated.filter((row) => row.bloat_bytes >= thresholds.bloatWarnBytes && row.bloat_percent >= thresholds.bloatWarnPercent);
-    return bloatOutcome('index', bloated, estimated.length, 0, 0, thresholds, 'REINDEX INDEX CONCURRENTLY the index.');
+    return bloatOutcome('index', bloated, estimated.length, rows.length - estimated.length, unreadable, thresholds, 'REINDEX INDEX CONCURRENTLY the index.');
   },
 };
 
@@ -254,7 +255,9 @@ function bloatOutcome(
   if (estimated === 0 && unreadable > 0) {
     return { status: 'no permission' as CheckStatus, value: null, threshold, message: `No ${kind} statistics are readable: pg_stats hides tables the role cannot SELECT.`, fix: 'Run the doctor as the tables\' owner or a role with SELECT on them.', rows: [] };
   }
-  const notes = skipped > 0 ? ` ${plural(skipped, kind)} not estimated (no statistics: run ANALYZE, or the role cannot SELECT ${unreadable} of them).` : '';
+  const notes = skipped > 0
+    ? ` ${plural(skipped, kind)} not estimated: ${unreadable > 0 ? `${unreadable} not readable by the role, ` : ''}${skipped - unreadable} without statistics (run ANALYZE).`
+    : '';
   const total = bloated.reduce((sum, row) => sum + row.bloat_bytes, 0);
   return {
     status: (bloated.length > 0 ? 'warn' : 'ok') as CheckStatus,
