@@ -29,4 +29,5 @@ export const COMMAND_GROUPS: LazyCommandGroup[] = [
   { name: 'secret', summary: 'encrypted secrets for workflows', load: async () => (await import('./secret/index.js')).secretCommands },
   { name: 'workflow', summary: 'YAML workflows: run, list runs, read logs, cancel, enable and disable schedules', load: async () => (await import('./workflow/index.js')).workflowCommands },
   { name: 'action', summary: 'built-in workflow actions: list and describe', load: async () => (await import('./action/index.js')).actionCommands },
+  { name: 'pg', summary: 'PostgreSQL runbook: doctor, activity, sizes, indexes, replication, users, vacuum, dump/restore, tunnel', load: async () => (await import('./pg/index.js')).pgCommands },
 ];

@@ -16,3 +16,19 @@ export {
 } from './doctor/types.js';
 export { dumpDatabase, restoreDatabase, copyDatabase, type DumpOptions, type DumpResult, type DumpFormat, type RestoreOptions, type RestoreResult, type CopyOptions, type CopyResult, type TransferProgress } from './dump.js';
 export { openTunnel, parseBastion, type Tunnel, type TunnelOptions } from './tunnel.js';
+export { listActivity, findBackend, cancelBackend, terminateBackend, type Backend, type SignalOptions, type SignalResult } from './activity.js';
+export {
+  readSizes,
+  readIndexReport,
+  readCache,
+  readReplication,
+  dropSlot,
+  type SizesReport,
+  type IndexesReport,
+  type ReplicationReport,
+  type CacheRatio,
+  type SlotRow,
+} from './inspect.js';
+export { listUsers, createUser, scramVerifier, type RoleInfo, type AccessLevel, type CreateUserOptions, type CreateUserResult } from './users.js';
+export { vacuum, type VacuumOptions, type VacuumProgress, type VacuumResult } from './vacuum.js';
+export { locateTool, type LocatedTool } from './tools.js';

@@ -1,0 +1,37 @@
+import { UserError } from '../../core/errors.js';
+
+/**
+ * Reads a password from the terminal without echoing it. Raw mode delivers
+ * each key press, so Enter ends the value, Backspace edits it and Ctrl+C
+ * cancels.
+ */
+export async function promptPassword(question: string): Promise<string> {
+  const stdin = process.stdin;
+  process.stderr.write(question);
+  stdin.setRawMode(true);
+  stdin.resume();
+  let value = '';
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      const onData = (chunk: Buffer) => {
+        for (const char of chunk.toString('utf8')) {
+          if (char === '\r' || char === '\n') {
+            stdin.off('data', onData);
+            return resolve(value);
+          }
+          if (char === '\u0003') {
+            stdin.off('data', onData);
+            return reject(new UserError('cancelled', 'Cancelled; no role was created.'));
+          }
+          if (char === '\u007f' || char === '\b') value = value.slice(0, -1);
+          else value += char;
+        }
+      };
+      stdin.on('data', onData);
+    });
+  } finally {
+    stdin.setRawMode(false);
+    stdin.pause();
+    process.stderr.write('\n');
+  }
+}

@@ -1,0 +1,207 @@
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+
+import type pg from 'pg';
+
+import { UserError } from '../core/errors.js';
+import { withSession, type ConnectionOptions } from './connection.js';
+import { sqlState, SQLSTATE } from './errors.js';
+import { quoteIdent } from './features.js';
+
+export interface RoleInfo {
+  name: string;
+  login: boolean;
+  superuser: boolean;
+  create_role: boolean;
+  create_db: boolean;
+  replication: boolean;
+  connection_limit: number;
+  valid_until: string | null;
+  member_of: string[];
+  /** Privileges on each database that allows connections: CONNECT, CREATE, TEMPORARY. */
+  databases: { database: string; privileges: string[] }[];
+  /** Table privileges in the current database, per schema, such as { schema: 'public', privilege: 'SELECT', tables: 12 }. */
+  tables: { schema: string; privilege: string; tables: number }[];
+}
+
+/**
+ * Lists roles (without the built-in pg_* ones) with their attributes,
+ * memberships, database privileges, and table grants in the current database.
+ */
+export async function listUsers(options: ConnectionOptions): Promise<RoleInfo[]> {
+  return withSession(options, async (session) => {
+    const client = session.client;
+    const roles = await client.query(`
+      SELECT r.oid, r.rolname AS name, r.rolcanlogin AS login, r.rolsuper AS superuser, r.rolcreaterole AS create_role,
+             r.rolcreatedb AS create_db, r.rolreplication AS replication, r.rolconnlimit AS connection_limit,
+             r.rolvaliduntil::text AS valid_until,
+             coalesce((SELECT array_agg(g.rolname ORDER BY g.rolname) FROM pg_catalog.pg_auth_members m
+                         JOIN pg_catalog.pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid), '{}') AS member_of
+        FROM pg_catalog.pg_roles r
+       WHERE r.rolname !~ '^pg_'
+       ORDER BY r.rolname`);
+    const databases = await client.query(`
+      SELECT r.oid AS role, d.datname AS database,
+             array_remove(ARRAY[
+               CASE WHEN pg_catalog.has_database_privilege(r.oid, d.oid, 'CONNECT') THEN 'CONNECT' END,
+               CASE WHEN pg_catalog.has_database_privilege(r.oid, d.oid, 'CREATE') THEN 'CREATE' END,
+               CASE WHEN pg_catalog.has_database_privilege(r.oid, d.oid, 'TEMPORARY') THEN 'TEMPORARY' END], NULL) AS privileges
+        FROM pg_catalog.pg_roles r CROSS JOIN pg_catalog.pg_database d
+       WHERE r.rolname !~ '^pg_' AND d.datallowconn
+       ORDER BY d.datname`);
+    // Explicit grants only (aclexplode of relacl); owners and superusers have all privileges implicitly.
+    const tables = await client.query(`
+      SELECT a.grantee AS role, n.nspname AS schema, a.privilege_type AS privilege, count(*)::int AS tables
+        FROM pg_catalog.pg_class c
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        CROSS JOIN LATERAL aclexplode(c.relacl) a
+       WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+       GROUP BY 1, 2, 3
+       ORDER BY 2, 3`);
+    return roles.rows.map((role) => ({
+      name: role.name,
+      login: role.login,
+      superuser: role.superuser,
+      create_role: role.create_role,
+      create_db: role.create_db,
+      replication: role.replication,
+      connection_limit: role.connection_limit,
+      valid_until: role.valid_until,
+      member_of: role.member_of,
+      databases: databases.rows.filter((row) => row.role === role.oid && row.privileges.length > 0).map((row) => ({ database: row.database, privileges: row.privileges })),
+      tables: tables.rows.filter((row) => row.role === role.oid).map((row) => ({ schema: row.schema, privilege: row.privilege, tables: row.tables })),
+    }));
+  });
+}
+
+export type AccessLevel = 'readonly' | 'readwrite' | 'admin';
+
+export interface CreateUserOptions extends ConnectionOptions {
+  name: string;
+  access: AccessLevel;
+  /** Database to grant on; defaults to the connection's database. */
+  database?: string;
+  /** Sent to the server only as a SCRAM-SHA-256 verifier, never in clear text. */
+  password: string;
+}
+
+export interface CreateUserResult {
+  name: string;
+  access: AccessLevel;
+  database: string;
+  schemas: string[];
+  /** Roles whose future tables the default privileges cover. */
+  defaultPrivilegesFor: string[];
+}
+
+const TABLE_PRIVILEGES: Record<AccessLevel, string> = {
+  readonly: 'SELECT',
+  readwrite: 'SELECT, INSERT, UPDATE, DELETE',
+  admin: 'ALL PRIVILEGES',
+};
+
+const SEQUENCE_PRIVILEGES: Record<AccessLevel, string> = {
+  readonly: 'SELECT',
+  readwrite: 'USAGE, SELECT, UPDATE',
+  admin: 'ALL PRIVILEGES',
+};
+
+/**
+ * Creates a login role and grants it access to every user schema of one
+ * database: existing tables and sequences, and default privileges so that
+ * tables created later by the schema owners (and by the connected role)
+ * are covered too. All of it runs in one transaction.
+ */
+export async function createUser(options: CreateUserOptions): Promise<CreateUserResult> {
+  validateRoleName(options.name);
+  if (options.password.length === 0) throw new UserError('usage', 'The password is empty; type one at the prompt or pipe it on stdin.', { code: 'PG_PASSWORD_EMPTY' });
+
+  const connection = options.database ? { ...options, url: undefined, env: databaseEnv(options) } : options;
+  return withSession(connection, async (session) => {
+    const client = session.client;
+    const database = (await client.query('SELECT current_database() AS name')).rows[0].name as string;
+    const role = quoteIdent(options.name);
+    await client.query('BEGIN');
+    try {
+      await client.query(`CREATE ROLE ${role} LOGIN PASSWORD ${client.escapeLiteral(scramVerifier(options.password))}`);
+      await client.query(`GRANT CONNECT, TEMPORARY ON DATABASE ${quoteIdent(database)} TO ${role}`);
+      if (options.access === 'admin') await client.query(`GRANT CREATE ON DATABASE ${quoteIdent(database)} TO ${role}`);
+      const grants = await grantSchemas(client, role, options.access);
+      await client.query('COMMIT');
+      return { name: options.name, access: options.access, database, ...grants };
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw createUserError(error, options.name);
+    }
+  });
+}
+
+async function grantSchemas(client: pg.Client, role: string, access: AccessLevel): Promise<{ schemas: string[]; defaultPrivilegesFor: string[] }> {
+  // Default privileges apply per creating role, so they are set for each schema
+  // owner and the connected role, where the connected role may act for them.
+  const { rows } = await client.query(`
+    SELECT n.nspname AS schema, array_remove(ARRAY[pg_catalog.pg_get_userbyid(n.nspowner)::text, current_user::text], NULL) AS owners
+      FROM pg_catalog.pg_namespace n
+     WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_)'
+       AND pg_catalog.has_schema_privilege(n.oid, 'USAGE')
+     ORDER BY n.nspname`);
+  const creators = new Set<string>();
+  for (const { schema, owners } of rows) {
+    const name = quoteIdent(schema);
+    await client.query(`GRANT ${access === 'admin' ? 'USAGE, CREATE' : 'USAGE'} ON SCHEMA ${name} TO ${role}`);
+    await client.query(`GRANT ${TABLE_PRIVILEGES[access]} ON ALL TABLES IN SCHEMA ${name} TO ${role}`);
+    await client.query(`GRANT ${SEQUENCE_PRIVILEGES[access]} ON ALL SEQUENCES IN SCHEMA ${name} TO ${role}`);
+    for (const owner of new Set<string>(owners)) {
+      const member = await client.query(`SELECT pg_catalog.pg_has_role($1, 'MEMBER') AS member`, [owner]);
+      if (!member.rows[0].member) continue;
+      creators.add(owner);
+      const forRole = `ALTER DEFAULT PRIVILEGES FOR ROLE ${quoteIdent(owner)} IN SCHEMA ${name}`;
+      await client.query(`${forRole} GRANT ${TABLE_PRIVILEGES[access]} ON TABLES TO ${role}`);
+      await client.query(`${forRole} GRANT ${SEQUENCE_PRIVILEGES[access]} ON SEQUENCES TO ${role}`);
+    }
+  }
+  return { schemas: rows.map((row) => row.schema), defaultPrivilegesFor: [...creators].sort() };
+}
+
+function databaseEnv(options: CreateUserOptions): Record<string, string | undefined> {
+  // Same server and role, other database: rebuild the URL's database through PGDATABASE.
+  const env = { ...(options.env ?? process.env) };
+  const url = options.url ?? env.DATABASE_URL;
+  if (url) {
+    const parsed = new URL(url.replace(/^postgres(ql)?:/, 'http:'));
+    parsed.pathname = '/' + encodeURIComponent(options.database!);
+    env.DATABASE_URL = parsed.toString().replace(/^http:/, 'postgres:');
+  } else {
+    env.PGDATABASE = options.database;
+  }
+  return env;
+}
+
+function validateRoleName(name: string): void {
+  if (!/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/.test(name) || name.startsWith('pg_')) {
+    throw new UserError('usage', `Invalid role name "${name}": use up to 63 letters, digits, _ or -, not starting with a digit or pg_.`, { code: 'PG_ROLE_INVALID' });
+  }
+}
+
+function createUserError(error: unknown, name: string): unknown {
+  const state = sqlState(error);
+  if (state === SQLSTATE.duplicateObject) return new UserError('conflict', `Role "${name}" already exists; pick another name or drop it first.`, { code: 'PG_ROLE_EXISTS', cause: error });
+  if (state === SQLSTATE.insufficientPrivilege) {
+    return new UserError('permission', `Permission denied to create role "${name}": ${(error as Error).message}; connect as a role with CREATEROLE that owns the schemas, or a superuser.`, { code: 'PG_PERMISSION', cause: error });
+  }
+  return error;
+}
+
+/**
+ * Builds a SCRAM-SHA-256 verifier as libpq's PQencryptPasswordConn does
+ * (RFC 5802, 4096 iterations, 16-byte salt), so the server stores it as
+ * is and the clear password never reaches the server or its logs.
+ */
+export function scramVerifier(password: string, salt = randomBytes(16), iterations = 4096): string {
+  // NOTE: PostgreSQL applies SASLprep to the password first; that changes
+  // only non-ASCII passwords, so those would not match a psql-set verifier.
+  const salted = pbkdf2Sync(password.normalize('NFKC'), salt, iterations, 32, 'sha256');
+  const clientKey = createHmac('sha256', salted).update('Client Key').digest();
+  const storedKey = createHash('sha256').update(clientKey).digest();
+  const serverKey = createHmac('sha256', salted).update('Server Key').digest();
+  return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+}
