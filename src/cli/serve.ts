@@ -11,6 +11,7 @@ export const serveCommand: CommandSpec = {
   options: [
     { flags: '--host <host>', description: 'address to listen on', default: '127.0.0.1' },
     { flags: '--port <port>', description: 'TCP port of the HTTP API', default: '8787' },
+    { flags: '--s3-port <port>', description: 'TCP port of the S3-compatible storage endpoint', default: '8788' },
     { flags: '--demo', description: 'load the bundled Chinook database and example workflow when missing' },
   ],
   async run({ options, context }) {

@@ -1,5 +1,6 @@
 import type { Context } from '../core/context.js';
 import { workflowsExtension } from '../workflows/server.js';
+import { storageExtension } from '../storage/extension.js';
 
 export interface ServeOptions {
   host: string;
@@ -24,4 +25,4 @@ export interface ServerExtension {
 }
 
 /** Extensions started by `opsbox serve`, in order; stopped in reverse order. */
-export const SERVER_EXTENSIONS: ServerExtension[] = [workflowsExtension];
+export const SERVER_EXTENSIONS: ServerExtension[] = [storageExtension, workflowsExtension];

@@ -1,5 +1,5 @@
-import { createReadStream, mkdirSync } from 'node:fs';
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { createReadStream, createWriteStream, mkdirSync } from 'node:fs';
+import { rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -208,14 +208,10 @@ export class StorageService {
   async getObjectToFile(bucket: string, key: string, file: string, options: GetObjectOptions = {}): Promise<ObjectInfo> {
     const { info, body } = await this.getObject(bucket, key, options);
     const temp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${process.pid}.download`);
-    const handle = await open(temp, 'w', 0o600);
     try {
-      await pipeline(body, handle.createWriteStream({ autoClose: false }));
-      await handle.sync();
-      await handle.close();
+      await pipeline(body, createWriteStream(temp, { mode: 0o600, flush: true }));
       await rename(temp, file);
     } catch (error) {
-      await handle.close().catch(() => undefined);
       await rm(temp, { force: true });
       throw error;
     }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -39,7 +39,6 @@ export async function stageBody(source: Readable, tmpDir: string, algorithms: It
   mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
   const file = path.join(tmpDir, `${randomUUID()}.upload`);
   const hasher = new BodyHasher(algorithms, { sha256: expect.sha256Hex !== undefined });
-  const handle = await open(file, 'wx', 0o600);
   try {
     const hashing = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
@@ -47,14 +46,13 @@ export async function stageBody(source: Readable, tmpDir: string, algorithms: It
         callback(null, chunk);
       },
     });
-    await pipeline(source, hashing, handle.createWriteStream({ autoClose: false, highWaterMark: WRITE_BUFFER }));
-    await handle.sync();
-    await handle.close();
+    // `flush: true` fsyncs the file before the stream closes, and the
+    // pipeline resolves only after that close.
+    await pipeline(source, hashing, createWriteStream(file, { flags: 'wx', mode: 0o600, flush: true, highWaterMark: WRITE_BUFFER }));
     const digest = await hasher.digest();
     verifyDigest(digest, expect);
     return { file, digest };
   } catch (error) {
-    await handle.close().catch(() => undefined);
     await rm(file, { force: true });
     throw error;
   }

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, mkdirSync, type ReadStream } from 'node:fs';
+import { mkdirSync, type ReadStream } from 'node:fs';
 import { open, rename, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -60,8 +60,7 @@ export class DiskBackend implements Backend {
       let stream: ReadStream;
       try {
         const handle = await open(path.join(this.root, row.file), 'r');
-        stream = createReadStream('', { fd: handle.fd, start: range?.start, end: range?.end, highWaterMark: READ_BUFFER, autoClose: true });
-        stream.on('close', () => void handle.close().catch(() => undefined));
+        stream = handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: READ_BUFFER });
       } catch (error: any) {
         if (error?.code === 'ENOENT') continue;
         throw error;
