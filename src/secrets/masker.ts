@@ -69,10 +69,10 @@ function escapeRegex(text: string): string {
 }
 
 /**
- * Lists the forms of a secret to mask: the value, each trimmed line of a
- * multi-line value, its base64 (standard and URL-safe, at each of the three
- * byte alignments it can have inside a longer base64 text), its JSON-, URL-,
- * XML- and shell-escaped forms, and its hex in both cases.
+ * Lists the forms of a secret to mask: the value and each trimmed line of a
+ * multi-line value, then their encodings. The encodings are base64 (standard
+ * and URL-safe, at each of the three byte alignments inside a longer base64
+ * text), JSON, URL, XML and shell escapes, and hex in both cases.
  */
 export function secretVariants(value: string): string[] {
   const variants = new Set<string>([value]);

@@ -17,7 +17,7 @@ export interface ActionOutput {
   description: string;
 }
 
-/** What an action receives when its step runs. */
+/** Arguments of an action's `run`, built when its step runs. */
 export interface ActionRunContext {
   context: Context;
   /** The step's `with:` values, converted to each input's type, with defaults applied. */

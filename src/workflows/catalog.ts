@@ -11,7 +11,7 @@ export interface CatalogEntry {
   id: string;
   file: string;
   workflow?: LoadedWorkflow;
-  /** Why the file did not load; a broken file never hides the others. */
+  /** Reason the file did not load; a broken file is listed next to the others. */
   error?: string;
 }
 

@@ -131,7 +131,9 @@ export class WorkflowEngine {
     const expressions = new ExpressionScope({ github: { workflow: workflow.name, event: { inputs } }, inputs, vars });
     const group = String(expressions.render(parseTemplate(spec.group)));
     const flag = spec['cancel-in-progress'];
-    const cancelInProgress = typeof flag === 'boolean' ? flag : flag === undefined ? false : String(expressions.render(parseTemplate(flag))) === 'true';
+    let cancelInProgress = false;
+    if (typeof flag === 'boolean') cancelInProgress = flag;
+    else if (flag !== undefined) cancelInProgress = String(expressions.render(parseTemplate(flag))) === 'true';
     return { group, cancelInProgress };
   }
 
@@ -201,7 +203,7 @@ export class WorkflowEngine {
 
 const engines = new WeakMap<Context, WorkflowEngine>();
 
-/** The engine of a long-lived context (the server's), shared by its routes and scheduler. */
+/** Returns the engine of a long-lived context (the server's), shared by its routes and scheduler. */
 export function engineFor(context: Context): WorkflowEngine {
   let engine = engines.get(context);
   if (!engine) {

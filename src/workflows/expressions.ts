@@ -90,7 +90,7 @@ function findClose(text: string, from: number): number {
   return -1;
 }
 
-/** Returns whether a string holds a `${{ }}` expression. */
+/** Returns whether a string contains a `${{ }}` expression. */
 export function hasExpression(text: string): boolean {
   return text.includes('${{');
 }

@@ -65,7 +65,7 @@ export async function executeJob(scope: RunScope, instance: JobInstance, groupSi
     needs: instance.needs,
     matrix: instance.matrix ?? {},
     strategy: instance.strategy,
-    job: { status: status.cancelled ? 'cancelled' : status.failed ? 'failure' : 'success' },
+    job: { status: jobStatusName(status) },
     steps,
     env,
   });
@@ -111,7 +111,8 @@ export async function executeJob(scope: RunScope, instance: JobInstance, groupSi
       addedPath.unshift(...result.path.reverse());
       if (step.id) steps[step.id] = { outputs: result.outputs, outcome: result.outcome, conclusion: result.conclusion };
       if (result.conclusion === 'failure') status.failed = true;
-      const stepStatus = result.conclusion === 'cancelled' ? 'cancelled' : result.outcome === 'success' ? 'success' : 'failure';
+      let stepStatus: StepRecord['status'] = result.outcome === 'success' ? 'success' : 'failure';
+      if (result.conclusion === 'cancelled') stepStatus = 'cancelled';
       scope.store.saveStep(scope.run.id, {
         ...record,
         status: stepStatus,
@@ -148,7 +149,8 @@ export async function executeJob(scope: RunScope, instance: JobInstance, groupSi
       scope.log.write(`Error: ${error}`, instance.key);
     }
   }
-  let result: JobOutcome['status'] = controller.signal.reason === 'cancelled' ? 'cancelled' : status.failed ? 'failure' : 'success';
+  let result: JobOutcome['status'] = status.failed ? 'failure' : 'success';
+  if (controller.signal.reason === 'cancelled') result = 'cancelled';
   if (result === 'failure' && testContinue(scope, contexts({}), status, job['continue-on-error'], [...where, 'continue-on-error'])) {
     scope.log.write(`Job ${instance.key} failed; the run continues because of continue-on-error.`, instance.key);
     result = 'success';
@@ -156,6 +158,11 @@ export async function executeJob(scope: RunScope, instance: JobInstance, groupSi
   save(result, outputs, error, new Date().toISOString());
   scope.log.write(`Job ${instance.key} finished: ${result}.`, instance.key);
   return { status: result, outputs };
+}
+
+function jobStatusName(status: StatusFlags): string {
+  if (status.cancelled) return 'cancelled';
+  return status.failed ? 'failure' : 'success';
 }
 
 function testContinue(scope: RunScope, contexts: Record<string, unknown>, status: StatusFlags, value: string | boolean | undefined, where: PathSegment[]): boolean {
@@ -187,7 +194,7 @@ function stepName(scope: RunScope, expressions: ExpressionScope, step: { name?: 
   return firstLine.length > 80 ? `${firstLine.slice(0, 77)}...` : firstLine;
 }
 
-/** The environment of a step's process: the server's variables less opsbox's own keys, then the workflow's. */
+/** Builds the environment of a step's process: the server's variables less opsbox's own keys, then the workflow's. */
 function processEnv(scope: RunScope, instance: JobInstance, env: Record<string, string>, addedPath: string[]): Record<string, string> {
   const inherited: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {

@@ -16,7 +16,7 @@ interface RunParams {
 }
 
 /**
- * The workflow API: list workflows, dispatch a run, list and show runs,
+ * Registers the workflow API: list workflows, dispatch a run, list and show runs,
  * cancel one, and stream a run's log while it is written.
  */
 export function registerWorkflowRoutes(app: FastifyInstance, context: Context): void {
@@ -105,7 +105,7 @@ function runId(text: string): number {
   return id;
 }
 
-/** A workflow named in a URL is an id, never a path. */
+/** Rejects a workflow name that is not a plain id, so a URL can never name a file path. */
 function safeName(name: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name) || name.includes('..') || /\.ya?ml$/i.test(name)) {
     throw new UserError('invalid', `Invalid workflow name "${name}": use the file name without .yml, as \`opsbox workflow list\` shows it.`);

@@ -34,7 +34,7 @@ export interface RunScope {
   summaries: string[];
 }
 
-/** The contexts every expression of a run can read, before job-specific ones are added. */
+/** Builds the contexts every expression of a run can read, before job-specific ones are added. */
 export function runContexts(scope: RunScope, jobId?: string): Record<string, unknown> {
   return {
     github: {

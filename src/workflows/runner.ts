@@ -1,4 +1,5 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 
 import type { Context } from '../core/context.js';
 import { errorMessage } from '../core/errors.js';
@@ -90,7 +91,8 @@ export class RunExecution {
       clearInterval(poll);
       log.write(`Run finished: ${status}.`);
       log.close();
-      rmSync(tempDir, { recursive: true, force: true });
+      // Removed off the event loop: a recursive rmSync per run costs more than the run's own bookkeeping.
+      await rm(tempDir, { recursive: true, force: true });
     }
 
     if (this.interrupted) {

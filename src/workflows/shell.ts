@@ -171,7 +171,7 @@ export function killGraceMs(env = process.env): number {
   return Number.isFinite(value) && value >= 0 ? value : DEFAULT_KILL_GRACE_MS;
 }
 
-/** The extension-less path of a step's script inside a run's temp folder. */
+/** Returns the path, without extension, of a step's script inside a run's temp folder. */
 export function scriptPathFor(tempDir: string, jobIndex: number, stepNumber: number, attempt: number): string {
   return path.join(tempDir, `job${jobIndex}-step${stepNumber}-try${attempt}`);
 }

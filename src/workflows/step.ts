@@ -11,7 +11,7 @@ import { renderString, testFlag, type RunScope } from './run-scope.js';
 import type { StepDefinition } from './schema.js';
 import { runShell, scriptPathFor } from './shell.js';
 
-/** What one attempt of a step produced. */
+/** Result of one attempt of a step. */
 interface Attempt {
   ok: boolean;
   exitCode: number | null;

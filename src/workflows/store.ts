@@ -270,7 +270,7 @@ export class RunStore {
     this.db.prepare("UPDATE schedule_fires SET status = 'failed', reason = ? WHERE schedule_key = ? AND planned_at = ?").run(reason, scheduleKey, plannedAt);
   }
 
-  /** The latest planned instant recorded for a schedule, as an ISO string. */
+  /** Returns the latest planned instant recorded for a schedule, as an ISO string. */
   lastFire(scheduleKey: string): string | undefined {
     const row = this.db.prepare('SELECT max(planned_at) AS last FROM schedule_fires WHERE schedule_key = ?').get(scheduleKey) as { last: string | null };
     return row.last ?? undefined;

@@ -31,7 +31,7 @@ describe('run concurrency and cancellation', () => {
 
   const sleeper = (seconds: number, concurrency = '') => `on: workflow_dispatch\n${concurrency}jobs:\n  a:\n    steps:\n      - run: sleep ${seconds}\n`;
 
-  it('keeps one running and one pending run per group; a newer pending run replaces the older', async () => {
+  it('concurrency group replaces the older pending run', async () => {
     const workflow = await load('grouped', sleeper(0.5, 'concurrency: deploy-${{ github.workflow }}\n'));
     const engine = new WorkflowEngine(context, { killGraceMs: 200 });
     const first = await engine.dispatch(workflow, { event: 'workflow_dispatch' });

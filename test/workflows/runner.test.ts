@@ -8,6 +8,24 @@ import { SecretStore } from '../../src/secrets/store.js';
 import { tempDir } from '../helpers/cli.js';
 import { output, runYaml } from './helpers.js';
 
+/**
+ * Waits up to two seconds for a process to end. A killed child whose parent
+ * died too stays a zombie until init reaps it, which counts as ended.
+ */
+async function processState(pid: number): Promise<string> {
+  for (let i = 0; i < 20; i++) {
+    let state: string;
+    try {
+      state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.charAt(0);
+    } catch {
+      return 'gone';
+    }
+    if (state === 'Z') return 'gone';
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return 'running';
+}
+
 describe('workflow runner', () => {
   const temp = tempDir('runner');
   let context: Context;
@@ -230,7 +248,7 @@ jobs:
     assert.deepEqual(output(result, 'a'), ['Error: The process exited with code 1.', 'Attempt 1 of 3 failed; retrying in 0.05s.', 'Error: The process exited with code 1.', 'Attempt 2 of 3 failed; retrying in 0.05s.']);
   });
 
-  it('kills the whole process group of a step at its timeout, even when it ignores SIGTERM', async () => {
+  it('step timeout kills a process group ignoring SIGTERM', async () => {
     const pidFile = path.join(temp.dir, 'child.pid');
     const started = Date.now();
     const result = await runYaml(
@@ -255,7 +273,7 @@ jobs:
     assert.equal(result.steps[0]!.error, 'The step timed out after 0.01 minutes; its processes were stopped.');
     assert.deepEqual(output(result, 'a'), ['The step timed out after 0.01 minutes; its processes were stopped.', 'cleanup step ran']);
     const child = Number(readFileSync(pidFile, 'utf8'));
-    assert.throws(() => process.kill(child, 0), /ESRCH/);
+    assert.equal(await processState(child), 'gone');
   });
 
   it('fails a job at its timeout', async () => {
@@ -264,7 +282,7 @@ jobs:
     assert.equal(result.jobs[0]!.error, 'The job timed out after 0.01 minutes.');
   });
 
-  it('masks secrets in logs, outputs and records, and withholds job outputs with a secret', async () => {
+  it('masks secrets in logs, outputs and summary', async () => {
     new SecretStore(context).set('API_TOKEN', 'tok-3f9a8b7c6d');
     const result = await runYaml(
       context,

@@ -12,7 +12,7 @@ interface Clock {
   now: Date;
 }
 
-/** A data directory with one workflow file, a scheduler on a fake clock, and its engine. */
+/** Creates a data directory with one workflow file, and a scheduler with its engine on a fake clock. */
 function setup(root: string, name: string, yaml: string, start: string) {
   const dataDir = path.join(root, name);
   mkdirSync(path.join(dataDir, 'workflows'), { recursive: true });

@@ -55,11 +55,18 @@ const action: ActionDefinition = {
 export function markdownTable(title: string, rows: Row[]): string {
   if (rows.length === 0) return `### ${title}\n\nNo rows.\n`;
   const columns = Object.keys(rows[0]!);
-  const cell = (value: unknown) => (value === null || value === undefined ? 'NULL' : typeof value === 'object' ? stringifyJson(value) : String(value)).replace(/\|/g, '\\|').replace(/\n/g, ' ');
   const lines = [`### ${title}`, '', `| ${columns.join(' | ')} |`, `| ${columns.map(() => '---').join(' | ')} |`];
-  for (const row of rows.slice(0, SUMMARY_ROWS)) lines.push(`| ${columns.map((column) => cell(row[column])).join(' | ')} |`);
+  for (const row of rows.slice(0, SUMMARY_ROWS)) lines.push(`| ${columns.map((column) => markdownCell(row[column])).join(' | ')} |`);
   if (rows.length > SUMMARY_ROWS) lines.push('', `${rows.length - SUMMARY_ROWS} more rows are in the step's rows output.`);
   return lines.join('\n') + '\n';
+}
+
+function markdownCell(value: unknown): string {
+  let text: string;
+  if (value === null || value === undefined) text = 'NULL';
+  else if (typeof value === 'object') text = stringifyJson(value);
+  else text = String(value);
+  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 }
 
 export default action;
