@@ -34,8 +34,8 @@ export async function listUsers(options: ConnectionOptions): Promise<RoleInfo[]>
       SELECT r.oid, r.rolname AS name, r.rolcanlogin AS login, r.rolsuper AS superuser, r.rolcreaterole AS create_role,
              r.rolcreatedb AS create_db, r.rolreplication AS replication, r.rolconnlimit AS connection_limit,
              r.rolvaliduntil::text AS valid_until,
-             coalesce((SELECT array_agg(g.rolname ORDER BY g.rolname) FROM pg_catalog.pg_auth_members m
-                         JOIN pg_catalog.pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid), '{}') AS member_of
+             coalesce((SELECT array_agg(g.rolname::text ORDER BY g.rolname) FROM pg_catalog.pg_auth_members m
+                         JOIN pg_catalog.pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid), '{}'::text[]) AS member_of
         FROM pg_catalog.pg_roles r
        WHERE r.rolname !~ '^pg_'
        ORDER BY r.rolname`);
@@ -136,11 +136,15 @@ export async function createUser(options: CreateUserOptions): Promise<CreateUser
 }
 
 async function grantSchemas(client: pg.Client, role: string, access: AccessLevel): Promise<{ schemas: string[]; defaultPrivilegesFor: string[] }> {
-  // Default privileges apply per creating role, so they are set for each schema
-  // owner and the connected role, where the connected role may act for them.
+  // Default privileges apply per creating role, so they are set for the schema
+  // owner, the database owner and the connected role, where the connected
+  // role may act for them. Built-in roles such as pg_database_owner never
+  // create tables themselves and are skipped.
   const { rows } = await client.query(`
-    SELECT n.nspname AS schema, array_remove(ARRAY[pg_catalog.pg_get_userbyid(n.nspowner)::text, current_user::text], NULL) AS owners
+    SELECT n.nspname AS schema,
+           ARRAY[pg_catalog.pg_get_userbyid(n.nspowner)::text, pg_catalog.pg_get_userbyid(d.datdba)::text, current_user::text] AS owners
       FROM pg_catalog.pg_namespace n
+      JOIN pg_catalog.pg_database d ON d.datname = current_database()
      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_)'
        AND pg_catalog.has_schema_privilege(n.oid, 'USAGE')
      ORDER BY n.nspname`);
@@ -151,6 +155,7 @@ async function grantSchemas(client: pg.Client, role: string, access: AccessLevel
     await client.query(`GRANT ${TABLE_PRIVILEGES[access]} ON ALL TABLES IN SCHEMA ${name} TO ${role}`);
     await client.query(`GRANT ${SEQUENCE_PRIVILEGES[access]} ON ALL SEQUENCES IN SCHEMA ${name} TO ${role}`);
     for (const owner of new Set<string>(owners)) {
+      if (owner.startsWith('pg_')) continue;
       const member = await client.query(`SELECT pg_catalog.pg_has_role($1, 'MEMBER') AS member`, [owner]);
       if (!member.rows[0].member) continue;
       creators.add(owner);

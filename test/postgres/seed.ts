@@ -115,6 +115,16 @@ export async function seedConditions(cluster: TestCluster, database: string): Pr
   await run(path.join(PG15_BIN, 'pgbench'), ['-n', '-c', '2', '-t', '200', ...connection, database], { env });
   await cluster.psql('UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid <= 50000; ANALYZE pgbench_accounts', database);
 
+  // A table larger than a quarter of shared_buffers: sequential scans read it
+  // through a small ring buffer, so almost every block is a cache miss.
+  await cluster.psql(
+    `CREATE TABLE cold_table AS SELECT g AS id, md5(g::text) || md5((g + 1)::text) AS payload FROM generate_series(1, 200000) g;
+     ALTER TABLE cold_table ADD PRIMARY KEY (id);
+     SELECT pg_stat_reset_single_table_counters('cold_table'::regclass)`,
+    database,
+  );
+  for (let scan = 0; scan < 3; scan++) await cluster.psql(`SELECT count(*) FROM cold_table WHERE payload LIKE 'x%'`, database);
+
   // An inactive logical slot; the WAL written after it is retained.
   await cluster.psql(`SELECT pg_create_logical_replication_slot('stale_logical', 'test_decoding')`, database);
   await cluster.psql('CREATE TABLE wal_filler AS SELECT g, md5(g::text) AS h FROM generate_series(1, 50000) g', database);
@@ -157,4 +167,19 @@ export async function startLiveSessions(cluster: TestCluster, database: string):
       await Promise.all(clients.map((client) => client.end().catch(() => undefined)));
     },
   };
+}
+
+/** A small database with nothing to report: indexed, vacuumed, analyzed and used through its index. */
+export async function seedQuiet(cluster: TestCluster, database: string): Promise<void> {
+  await cluster.psql(`CREATE DATABASE ${database}`);
+  await cluster.psql(
+    `CREATE EXTENSION pg_stat_statements;
+     CREATE TABLE account (id serial PRIMARY KEY, owner text NOT NULL);
+     INSERT INTO account (owner) SELECT 'owner ' || g FROM generate_series(1, 2000) g;
+     CREATE TABLE account_note (id serial PRIMARY KEY, account_id int NOT NULL REFERENCES account (id), note text);
+     CREATE INDEX account_note_account_id ON account_note (account_id);`,
+    database,
+  );
+  await cluster.psql('VACUUM ANALYZE', database);
+  await cluster.psql('SELECT owner FROM account WHERE id = 42', database);
 }
