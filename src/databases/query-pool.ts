@@ -1,4 +1,5 @@
-import { Worker } from 'node:worker_threads';
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 import type { Logger } from '../core/logger.js';
 import { UserError, type ErrorKind } from '../core/errors.js';
@@ -6,7 +7,7 @@ import type { QueryStatement } from './execute.js';
 import { D1_ERROR_CODE, D1_LIMITS } from './limits.js';
 import type { WorkerReply, WorkerRequest } from './query-worker.js';
 
-const WORKER_SCRIPT = new URL('./query-worker.js', import.meta.url);
+const WORKER_SCRIPT = fileURLToPath(new URL('./query-worker.js', import.meta.url));
 /** A database's worker exits after this long without queries. */
 const IDLE_MS = 60_000;
 /** Queued queries sent to a worker in one message, to save round trips under load. */
@@ -19,12 +20,12 @@ interface Pending {
 }
 
 /**
- * One worker thread per database with queries queued in front of it. Queries
+ * One worker process per database with queries queued in front of it. Queries
  * on one database run one at a time, in order; different databases run in
  * parallel. Each query gets the time limit from the moment it starts.
  */
 class DatabaseWorker {
-  private worker: Worker;
+  private worker: ChildProcess;
   private queue: Pending[] = [];
   private inFlight: Pending[] = [];
   private timer?: NodeJS.Timeout;
@@ -45,23 +46,26 @@ class DatabaseWorker {
     });
   }
 
-  stop(): Promise<number> {
+  stop(): void {
     clearTimeout(this.timer);
     clearTimeout(this.idleTimer);
     for (const pending of [...this.inFlight, ...this.queue]) pending.reject(new UserError('unavailable', 'D1_ERROR: the database was closed while the query waited. Retry it.'));
     this.inFlight = [];
     this.queue = [];
-    return this.worker.terminate();
+    this.worker.kill('SIGKILL');
   }
 
-  private spawn(): Worker {
-    const worker = new Worker(WORKER_SCRIPT, { workerData: { file: this.file } });
+  private spawn(): ChildProcess {
+    // Advanced serialization carries bigints and Buffers without conversion.
+    const worker = fork(WORKER_SCRIPT, [this.file], { serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     worker.on('message', (reply: WorkerReply) => this.receive(reply));
-    worker.on('error', (error: Error) => {
-      this.logger.error({ err: error, file: this.file }, 'database worker failed');
-      this.failInFlight(new Error(`database worker failed: ${error.message}`));
+    worker.on('exit', (code, signal) => {
+      if (worker !== this.worker || signal === 'SIGKILL') return;
+      this.logger.error({ file: this.file, code, signal }, 'database worker exited unexpectedly; restarting it');
+      this.failInFlight(new Error(`database worker exited with ${signal ?? code}`));
     });
     worker.unref();
+    (worker.channel as { unref?(): void } | undefined)?.unref?.();
     return worker;
   }
 
@@ -69,7 +73,7 @@ class DatabaseWorker {
     if (this.inFlight.length > 0 || this.queue.length === 0) return;
     clearTimeout(this.idleTimer);
     this.inFlight = this.queue.splice(0, MAX_BATCH);
-    this.worker.postMessage(this.inFlight.map((pending) => pending.request));
+    this.worker.send(this.inFlight.map((pending) => pending.request));
     this.armTimer();
   }
 
@@ -78,7 +82,7 @@ class DatabaseWorker {
     clearTimeout(this.timer);
     if (pending) {
       if (reply.ok) pending.resolve(reply.results);
-      else pending.reject(reply.error.kind === 'bug' ? new Error(reply.error.message) : new UserError(reply.error.kind as ErrorKind, d1Message(reply.error.message), { code: reply.error.code }));
+      else pending.reject(reply.error.kind === 'bug' ? new Error(reply.error.message) : new UserError(reply.error.kind as ErrorKind, d1Message(reply.error.message), { code: String(D1_ERROR_CODE) }));
     }
     if (this.inFlight.length > 0) this.armTimer();
     else if (this.queue.length > 0) this.dispatch();
@@ -93,7 +97,7 @@ class DatabaseWorker {
   private timeOut(): void {
     const [current, ...notStarted] = this.inFlight;
     this.logger.warn({ file: this.file, limitMs: D1_LIMITS.queryTimeoutMs }, 'query exceeded the time limit; restarting the database worker');
-    void this.worker.terminate();
+    this.worker.kill('SIGKILL');
     this.worker = this.spawn();
     this.inFlight = [];
     this.queue.unshift(...notStarted);
@@ -127,14 +131,14 @@ export class QueryPool {
   }
 
   /** Stops the worker of a database, such as before it is deleted. */
-  async close(file: string): Promise<void> {
+  close(file: string): void {
     const worker = this.workers.get(file);
     this.workers.delete(file);
-    await worker?.stop();
+    worker?.stop();
   }
 
-  async closeAll(): Promise<void> {
-    await Promise.all([...this.workers.keys()].map((file) => this.close(file)));
+  closeAll(): void {
+    for (const file of [...this.workers.keys()]) this.close(file);
   }
 
   private workerFor(file: string): DatabaseWorker {

@@ -1,12 +1,13 @@
 /**
- * Worker thread that owns one database connection for the HTTP API. Running
+ * Child process that owns one database connection for the HTTP API. Running
  * queries here keeps a slow query on one database from blocking the event
- * loop, and so other databases; the pool enforces the time limit by
- * terminating this thread, which SQLite survives because the rollback
- * journal undoes the interrupted transaction on the next open.
+ * loop, and so other databases. It is a process rather than a worker thread
+ * because a thread stuck inside a SQLite call cannot be stopped
+ * (better-sqlite3 exposes no sqlite3_interrupt), while a process can be
+ * killed; SQLite survives that because the rollback journal undoes the
+ * interrupted transaction on the next open.
  */
 import { statSync } from 'node:fs';
-import { parentPort, workerData } from 'node:worker_threads';
 
 import type Database from 'better-sqlite3';
 
@@ -24,7 +25,7 @@ export type WorkerReply =
   | { id: number; ok: true; results: unknown[] }
   | { id: number; ok: false; error: { kind: string; code: string; message: string } };
 
-const file: string = workerData.file;
+const file = process.argv[2]!;
 let db: Database.Database | undefined;
 let openedInode = -1;
 
@@ -49,6 +50,8 @@ function handle(request: WorkerRequest): WorkerReply {
   }
 }
 
-parentPort!.on('message', (requests: WorkerRequest[]) => {
-  for (const request of requests) parentPort!.postMessage(handle(request));
+process.on('message', (requests: WorkerRequest[]) => {
+  for (const request of requests) process.send!(handle(request));
 });
+// Exit with the server, even if it died without killing this process.
+process.on('disconnect', () => process.exit(0));

@@ -26,7 +26,7 @@ interface QueryBody {
 export function registerDatabaseRoutes(app: FastifyInstance, context: Context): void {
   const catalog = new DatabaseCatalog(context);
   const pool = new QueryPool(context.logger.child({ component: 'd1' }));
-  app.addHook('onClose', () => pool.closeAll());
+  app.addHook('onClose', async () => pool.closeAll());
 
   app.get<{ Querystring: { name?: string; page?: string; per_page?: string } }>(BASE, async (request) => {
     const page = Math.max(1, Number(request.query.page ?? 1) || 1);
@@ -53,7 +53,7 @@ export function registerDatabaseRoutes(app: FastifyInstance, context: Context): 
 
   app.delete<{ Params: { id: string } }>(`${BASE}/:id`, async (request) => {
     const record = catalog.get(request.params.id);
-    await pool.close(record.file);
+    pool.close(record.file);
     catalog.delete(record.uuid);
     return envelope(null);
   });

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 
 import type { Context } from '../core/context.js';
 import { isUserError } from '../core/errors.js';
@@ -29,7 +29,7 @@ const PUBLIC_PATHS = new Set(['/health']);
  */
 export async function buildApp(context: Context, options: { bodyLimit?: number } = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: context.logger.child({ component: 'http' }) as any,
+    loggerInstance: context.logger.child({ component: 'http' }) as FastifyBaseLogger,
     disableRequestLogging: process.env.OPSBOX_LOG_REQUESTS !== '1',
     bodyLimit: options.bodyLimit ?? 64 * 1024 * 1024,
   });
@@ -45,7 +45,9 @@ export async function buildApp(context: Context, options: { bodyLimit?: number }
 
   app.setErrorHandler((error: any, request: FastifyRequest, reply: FastifyReply) => {
     if (isUserError(error)) {
-      reply.code(error.httpStatus).send(failure([{ code: error.code, message: error.message }]));
+      // Cloudflare's API error codes are numbers; opsbox's own codes are words.
+      const code = /^\d+$/.test(error.code) ? Number(error.code) : error.code;
+      reply.code(error.httpStatus).send(failure([{ code, message: error.message }]));
       return;
     }
     if (error.validation || (error.statusCode && error.statusCode < 500)) {
