@@ -125,6 +125,8 @@ CREATE TABLE commented(a /* first */, b -- second
 );
 INSERT INTO commented VALUES(1, 2);
 CREATE TABLE empty(x);
+CREATE TABLE strict_items(id INTEGER PRIMARY KEY, price REAL NOT NULL, tag TEXT) STRICT;
+INSERT INTO strict_items VALUES(1, 2.0, NULL), (2, 19.99, 'sale');
 ANALYZE;
 `;
 
@@ -238,6 +240,32 @@ describe('dumpDatabase on edge cases', () => {
     const chunks = dumpChunks(original);
     assert.equal(chunks.join(''), ours);
     assert.equal(chunks.length, 1);
+  });
+});
+
+describe('dumpDatabase special cases', () => {
+  it('writes an empty database as the shell does', () => {
+    const file = buildWithShell('empty', 'PRAGMA user_version = 1;');
+    assert.equal(dump(file), 'PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\nCOMMIT;\n');
+    assert.equal(dump(file), shellDump(file));
+  });
+
+  it('ends the read transaction when write throws', () => {
+    // A 120,000-character row fills a chunk while the table is being read.
+    const file = buildWithShell('write-error', 'CREATE TABLE t(x); INSERT INTO t VALUES(hex(randomblob(60000)));');
+    const db = new Database(file, { readonly: true });
+    try {
+      assert.throws(
+        () =>
+          dumpDatabase(db, {}, () => {
+            throw new Error('disk full');
+          }),
+        /disk full/,
+      );
+      assert.equal(db.inTransaction, false);
+    } finally {
+      db.close();
+    }
   });
 });
 
