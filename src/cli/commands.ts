@@ -30,4 +30,7 @@ export const COMMAND_GROUPS: LazyCommandGroup[] = [
   { name: 'workflow', summary: 'YAML workflows: run, list runs, read logs, cancel, enable and disable schedules', load: async () => (await import('./workflow/index.js')).workflowCommands },
   { name: 'action', summary: 'built-in workflow actions: list and describe', load: async () => (await import('./action/index.js')).actionCommands },
   { name: 'pg', summary: 'PostgreSQL runbook: doctor, activity, sizes, indexes, replication, users, vacuum, dump/restore, tunnel', load: async () => (await import('./pg/index.js')).pgCommands },
+  { name: 'storage', summary: 'S3 access keys and sync between buckets, S3, R2 and Azure', load: async () => (await import('./storage/index.js')).storageCommands },
+  { name: 'bucket', summary: 'create, list and delete storage buckets', load: async () => (await import('./storage/index.js')).bucketCommands },
+  { name: 'object', summary: 'upload, download, list, delete and presign objects', load: async () => (await import('./storage/index.js')).objectCommands },
 ];

@@ -5,17 +5,23 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 import type { Context } from '../core/context.js';
+import { SecretBox } from '../core/crypto.js';
 import { LAYOUT } from '../core/data-dir.js';
 import { UserError } from '../core/errors.js';
 import { createBackend } from './backends/index.js';
-import { BucketCatalog, type BackendKind, type BucketRecord } from './buckets.js';
+import { secretContext } from './backends/secret-context.js';
+import { BucketCatalog, type AzureBackendConfig, type BackendKind, type BucketRecord, type S3BackendConfig } from './buckets.js';
 import type { ChecksumAlgorithm, ObjectChecksum } from './checksums.js';
 import { checkReadConditions, checkWriteCondition, checkWriteConditionSyntax, parseRange } from './conditions.js';
 import { s3Error } from './errors.js';
 import { listPage, type ListRequest, type ListResult } from './listing.js';
-import { checkKey } from './names.js';
+import { checkBucketName, checkKey } from './names.js';
 import { discard, stageBody, type BodyExpectations, type StagedBody } from './staging.js';
 import type { Backend, ObjectHeaders, ObjectInfo, ObjectStream, ReadConditions, WriteCondition } from './types.js';
+
+export type RemoteBucketSettings =
+  | ({ backend: 's3'; secretAccessKey: string } & Omit<S3BackendConfig, 'sealedSecretAccessKey'>)
+  | ({ backend: 'azure'; accountKey: string } & Omit<AzureBackendConfig, 'sealedAccountKey'>);
 
 export interface PutObjectOptions {
   headers?: ObjectHeaders;
@@ -30,6 +36,8 @@ export interface GetObjectOptions {
   /** A `Range: bytes=…` header value. */
   range?: string;
   conditions?: ReadConditions;
+  /** Called with the size of each chunk written, for progress bars. */
+  onData?: (bytes: number) => void;
 }
 
 export interface CopyObjectOptions {
@@ -67,6 +75,33 @@ export class StorageService {
   createBucket(name: string, backend: BackendKind = 'local', config: BucketRecord['config'] = {}): BucketRecord {
     const record = this.buckets.create(name, backend, config);
     mkdirSync(this.tmpDir(name), { recursive: true, mode: 0o700 });
+    return record;
+  }
+
+  /**
+   * Creates a bucket stored on an S3-compatible service or Azure Blob. The
+   * secret is sealed with SecretBox before it is stored, and one listing
+   * call checks the settings before the bucket is kept.
+   */
+  async createRemoteBucket(name: string, settings: RemoteBucketSettings): Promise<BucketRecord> {
+    checkBucketName(name);
+    const box = SecretBox.open(this.context.dataDir);
+    let record: BucketRecord;
+    if (settings.backend === 's3') {
+      const { secretAccessKey, backend: _backend, ...rest } = settings;
+      record = this.createBucket(name, 's3', { ...rest, sealedSecretAccessKey: box.encrypt(secretAccessKey, secretContext(name)) });
+    } else {
+      const { accountKey, backend: _backend, ...rest } = settings;
+      record = this.createBucket(name, 'azure', { ...rest, sealedAccountKey: box.encrypt(accountKey, secretContext(name)) });
+    }
+    try {
+      await (await this.backend(name)).list('', '', 1);
+    } catch (error) {
+      this.buckets.remove(name);
+      this.backends.delete(name);
+      await rm(this.bucketDir(name), { recursive: true, force: true });
+      throw error;
+    }
     return record;
   }
 
@@ -207,6 +242,7 @@ export class StorageService {
    */
   async getObjectToFile(bucket: string, key: string, file: string, options: GetObjectOptions = {}): Promise<ObjectInfo> {
     const { info, body } = await this.getObject(bucket, key, options);
+    if (options.onData) body.on('data', (chunk: Buffer) => options.onData!(chunk.length));
     const temp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${process.pid}.download`);
     try {
       await pipeline(body, createWriteStream(temp, { mode: 0o600, flush: true }));

@@ -8,7 +8,7 @@ import { UserError } from '../../core/errors.js';
 import type { AzureBackendConfig, BucketRecord } from '../buckets.js';
 import { checkWriteCondition } from '../conditions.js';
 import type { Backend, ByteRange, ObjectInfo, ObjectStream, StagedObject, WriteCondition } from '../types.js';
-import { secretContext } from './s3.js';
+import { secretContext } from './secret-context.js';
 
 /**
  * Azure metadata names must be C# identifiers, which S3 names such as

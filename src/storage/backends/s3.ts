@@ -9,15 +9,12 @@ import { SecretBox } from '../../core/crypto.js';
 import { UserError } from '../../core/errors.js';
 import type { BucketRecord, S3BackendConfig } from '../buckets.js';
 import { checkWriteCondition } from '../conditions.js';
+import { secretContext } from './secret-context.js';
 import type { Backend, ByteRange, ObjectInfo, ObjectStream, StagedObject, WriteCondition } from '../types.js';
 
 /** User metadata entry that carries the content MD5 where the remote ETag is not one (multipart). */
 const MD5_METADATA = 'opsbox-md5';
 
-/** Sealing context of a bucket's remote secret, so a sealed value cannot be moved to another bucket. */
-export function secretContext(bucket: string): string {
-  return `storage-bucket:${bucket}`;
-}
 
 /**
  * A bucket stored in a bucket (and optional prefix) of an S3-compatible
