@@ -8,6 +8,8 @@ const parser = new XMLParser({
   ignoreAttributes: true,
   parseTagValue: false,
   trimValues: false,
+  // rclone (Go's encoding/xml) writes the quotes of an ETag as &#34;.
+  htmlEntities: true,
   isArray: (name) => name === 'Part' || name === 'Object',
 });
 
