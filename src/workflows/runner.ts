@@ -60,9 +60,7 @@ export class RunExecution {
   async execute(): Promise<RunRecord> {
     const { context, store, run, request } = this;
     const masker = new Masker(request.secrets.values());
-    const tempDir = context.dataDir.ensure('tmp', `run-${run.id}`);
-    mkdirSync(context.dataDir.path('runs'), { recursive: true, mode: 0o700 });
-    mkdirSync(request.workspace, { recursive: true });
+    const tempDir = createRunFolders(context, run.id, request.workspace);
     const log = new RunLog(runLogPath(context, run.id), masker, this.settings.logMaxBytes);
     const logger = context.logger.child({ run: run.id, workflow: run.workflow });
     const scope: RunScope = { context, logger, store, run, workflow: request.workflow, inputs: request.inputs, vars: request.vars, secrets: request.secrets, masker, log, tempDir, workspace: request.workspace, killGraceMs: this.settings.killGraceMs, signal: this.controller.signal, summaries: [] };
@@ -183,6 +181,24 @@ export class RunExecution {
     const combinations = expandMatrix(resolved as Record<string, unknown>);
     return combinations.length > 0 ? combinations : [undefined];
   }
+}
+
+const createdFolders = new Set<string>();
+
+/**
+ * Creates the run's temp folder, and once per process the shared folders
+ * (runs, tmp, the workspace), which a recursive mkdir per run would stat again
+ * each time.
+ */
+function createRunFolders(context: Context, runId: number, workspace: string): string {
+  for (const folder of [context.dataDir.path('runs'), context.dataDir.path('tmp'), workspace]) {
+    if (createdFolders.has(folder)) continue;
+    mkdirSync(folder, { recursive: true, mode: 0o700 });
+    createdFolders.add(folder);
+  }
+  const tempDir = context.dataDir.path('tmp', `run-${runId}`);
+  mkdirSync(tempDir, { mode: 0o700 });
+  return tempDir;
 }
 
 function renderMatrixValues(scope: RunScope, expressions: ExpressionScope, matrix: Record<string, unknown>, where: string[]): Record<string, unknown> {

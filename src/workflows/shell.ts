@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 
 import { UserError } from '../core/errors.js';
+import { launch } from './launcher.js';
 
 /** Default time between SIGTERM and SIGKILL when a step is stopped; OPSBOX_KILL_GRACE_MS overrides it. */
 export const DEFAULT_KILL_GRACE_MS = 5_000;
@@ -70,68 +70,29 @@ export interface ShellResult {
  * so children that ignore SIGTERM die too. When the script exits, anything it
  * left running in the background is killed as well, as GitHub's runner does.
  */
-export function runShell(options: ShellOptions): Promise<ShellResult> {
+export async function runShell(options: ShellOptions): Promise<ShellResult> {
   const toCommand = resolveShell(options.shell);
   const probe = toCommand(options.scriptPath);
   const file = options.scriptPath + probe.extension;
   writeFileSync(file, options.script, { mode: 0o700 });
   const { command, args } = toCommand(file);
 
-  return new Promise<ShellResult>((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    const stdout = new LineSplitter(options.onLine);
-    const stderr = new LineSplitter(options.onLine);
-    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-
-    let killTimer: NodeJS.Timeout | undefined;
-    const stop = () => {
-      signalGroup(child.pid, 'SIGTERM');
-      killTimer = setTimeout(() => signalGroup(child.pid, 'SIGKILL'), options.killGraceMs);
-    };
-    if (options.signal.aborted) stop();
-    else options.signal.addEventListener('abort', stop, { once: true });
-
-    let exit: ShellResult | undefined;
-    let open = 2;
-    const finish = () => {
-      if (!exit || open > 0) return;
-      clearTimeout(killTimer);
-      options.signal.removeEventListener('abort', stop);
-      stdout.flush();
-      stderr.flush();
-      resolve(exit);
-    };
-    child.stdout.on('close', () => {
-      open--;
-      finish();
-    });
-    child.stderr.on('close', () => {
-      open--;
-      finish();
-    });
-    child.on('error', (error: NodeJS.ErrnoException) => {
-      options.signal.removeEventListener('abort', stop);
-      clearTimeout(killTimer);
-      if (error.code === 'ENOENT') reject(new UserError('unavailable', `Cannot run the step: "${command}" was not found on PATH. Install it or pick another shell.`));
-      else if (error.code === 'EACCES') reject(new UserError('permission', `Cannot run the step with "${command}": ${error.message}.`));
-      else reject(error);
-    });
-    child.on('exit', (code, signal) => {
-      exit = { exitCode: code, signal };
-      // Background children still hold the pipes open; end them with the step.
-      signalGroup(child.pid, 'SIGKILL');
-      finish();
-    });
-  });
-}
-
-function signalGroup(pid: number | undefined, signal: NodeJS.Signals): void {
-  if (!pid) return;
+  const streams = { 1: new LineSplitter(options.onLine), 2: new LineSplitter(options.onLine) };
+  const launched = launch({ command, args, cwd: options.cwd, env: options.env, onOutput: (chunk, fd) => streams[fd].push(chunk) });
+  let killTimer: NodeJS.Timeout | undefined;
+  const stop = () => {
+    launched.signal('SIGTERM');
+    killTimer = setTimeout(() => launched.signal('SIGKILL'), options.killGraceMs);
+  };
+  if (options.signal.aborted) stop();
+  else options.signal.addEventListener('abort', stop, { once: true });
   try {
-    process.kill(-pid, signal);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    return await launched.result;
+  } finally {
+    clearTimeout(killTimer);
+    options.signal.removeEventListener('abort', stop);
+    streams[1].flush();
+    streams[2].flush();
   }
 }
 

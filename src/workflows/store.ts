@@ -1,6 +1,8 @@
 import { hostname } from 'node:os';
 
 import { UserError } from '../core/errors.js';
+import type { Statement } from 'better-sqlite3';
+
 import type { StateDb } from '../core/state.js';
 
 export type RunStatus = 'queued' | 'running' | 'success' | 'failure' | 'cancelled' | 'interrupted';
@@ -92,13 +94,25 @@ const parse = <T>(text: string | null): T | null => (text === null ? null : (JSO
  * or after a change, never half-written.
  */
 export class RunStore {
+  private readonly statements = new Map<string, Statement>();
+
   constructor(private readonly db: StateDb) {}
+
+  /** Prepares a statement once per store: preparing costs more than running these small statements. */
+  private sql(text: string): Statement {
+    let statement = this.statements.get(text);
+    if (!statement) {
+      statement = this.db.prepare(text);
+      this.statements.set(text, statement);
+    }
+    return statement;
+  }
 
   createRun(run: NewRun): RunRecord {
     const insert = this.db.transaction(() => {
-      const { next } = this.db.prepare('SELECT coalesce(max(number), 0) + 1 AS next FROM workflow_runs WHERE workflow = ?').get(run.workflow) as { next: number };
-      const result = this.db
-        .prepare(
+      const { next } = this.sql('SELECT coalesce(max(number), 0) + 1 AS next FROM workflow_runs WHERE workflow = ?').get(run.workflow) as { next: number };
+      const result = this
+        .sql(
           `INSERT INTO workflow_runs (workflow, workflow_name, number, file, event, status, inputs, concurrency_group, schedule_key, planned_at, owner, created_at)
            VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)`,
         )
@@ -109,24 +123,24 @@ export class RunStore {
   }
 
   startRun(id: number): void {
-    this.db.prepare("UPDATE workflow_runs SET status = 'running', started_at = ?, owner = ? WHERE id = ? AND status = 'queued'").run(now(), OWNER, id);
+    this.sql("UPDATE workflow_runs SET status = 'running', started_at = ?, owner = ? WHERE id = ? AND status = 'queued'").run(now(), OWNER, id);
   }
 
   finishRun(id: number, result: { status: RunStatus; outputs?: unknown; summary?: string; error?: string }): void {
-    this.db
-      .prepare('UPDATE workflow_runs SET status = ?, outputs = ?, summary = ?, error = ?, finished_at = ? WHERE id = ?')
+    this
+      .sql('UPDATE workflow_runs SET status = ?, outputs = ?, summary = ?, error = ?, finished_at = ? WHERE id = ?')
       .run(result.status, json(result.outputs), result.summary || null, result.error ?? null, now(), id);
   }
 
   getRun(id: number): RunRecord {
-    const row = this.db.prepare('SELECT * FROM workflow_runs WHERE id = ?').get(id) as RunRow | undefined;
+    const row = this.sql('SELECT * FROM workflow_runs WHERE id = ?').get(id) as RunRow | undefined;
     if (!row) throw new UserError('not_found', `Run ${id} not found. List runs with \`opsbox workflow runs\`.`, { code: 'RUN_NOT_FOUND' });
     return toRun(row);
   }
 
   listRuns(filter: { workflow?: string; status?: string; limit?: number } = {}): RunRecord[] {
-    const rows = this.db
-      .prepare(
+    const rows = this
+      .sql(
         `SELECT * FROM workflow_runs
          WHERE (@workflow IS NULL OR workflow = @workflow) AND (@status IS NULL OR status = @status)
          ORDER BY id DESC LIMIT @limit`,
@@ -137,8 +151,8 @@ export class RunStore {
 
   /** Runs of a concurrency group that are queued or running, oldest first. */
   activeInGroup(group: string): RunRecord[] {
-    const rows = this.db
-      .prepare("SELECT * FROM workflow_runs WHERE concurrency_group = ? AND status IN ('queued', 'running') ORDER BY id")
+    const rows = this
+      .sql("SELECT * FROM workflow_runs WHERE concurrency_group = ? AND status IN ('queued', 'running') ORDER BY id")
       .all(group) as RunRow[];
     return rows.map(toRun);
   }
@@ -148,12 +162,12 @@ export class RunStore {
     if (FINISHED_RUN_STATUSES.includes(run.status)) {
       throw new UserError('conflict', `Run ${id} already finished with status ${run.status}; nothing to cancel.`, { code: 'RUN_FINISHED' });
     }
-    this.db.prepare('UPDATE workflow_runs SET cancel_requested = 1 WHERE id = ?').run(id);
+    this.sql('UPDATE workflow_runs SET cancel_requested = 1 WHERE id = ?').run(id);
     return this.getRun(id);
   }
 
   isCancelRequested(id: number): boolean {
-    const row = this.db.prepare('SELECT cancel_requested FROM workflow_runs WHERE id = ?').get(id) as { cancel_requested: number } | undefined;
+    const row = this.sql('SELECT cancel_requested FROM workflow_runs WHERE id = ?').get(id) as { cancel_requested: number } | undefined;
     return row?.cancel_requested === 1;
   }
 
@@ -164,7 +178,7 @@ export class RunStore {
    */
   markInterrupted(isAlive: (pid: number) => boolean = processAlive): number[] {
     const host = hostname();
-    const rows = this.db.prepare("SELECT id, owner FROM workflow_runs WHERE status IN ('queued', 'running')").all() as { id: number; owner: string | null }[];
+    const rows = this.sql("SELECT id, owner FROM workflow_runs WHERE status IN ('queued', 'running')").all() as { id: number; owner: string | null }[];
     const orphans = rows
       .filter((row) => {
         const [owner, pid] = (row.owner ?? '').split(':');
@@ -174,9 +188,9 @@ export class RunStore {
     const mark = this.db.transaction(() => {
       for (const id of orphans) {
         const message = 'The process running this run stopped before it finished.';
-        this.db.prepare("UPDATE workflow_runs SET status = 'interrupted', error = ?, finished_at = ? WHERE id = ?").run(message, now(), id);
-        this.db.prepare("UPDATE workflow_jobs SET status = 'cancelled', finished_at = ? WHERE run_id = ? AND status IN ('queued', 'running')").run(now(), id);
-        this.db.prepare("UPDATE workflow_steps SET status = 'cancelled', finished_at = ? WHERE run_id = ? AND status = 'running'").run(now(), id);
+        this.sql("UPDATE workflow_runs SET status = 'interrupted', error = ?, finished_at = ? WHERE id = ?").run(message, now(), id);
+        this.sql("UPDATE workflow_jobs SET status = 'cancelled', finished_at = ? WHERE run_id = ? AND status IN ('queued', 'running')").run(now(), id);
+        this.sql("UPDATE workflow_steps SET status = 'cancelled', finished_at = ? WHERE run_id = ? AND status = 'running'").run(now(), id);
       }
     });
     mark.immediate();
@@ -184,8 +198,8 @@ export class RunStore {
   }
 
   saveJob(runId: number, job: JobRecord): void {
-    this.db
-      .prepare(
+    this
+      .sql(
         `INSERT INTO workflow_jobs (run_id, key, job_id, status, matrix, outputs, error, started_at, finished_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (run_id, key) DO UPDATE SET status = excluded.status, outputs = excluded.outputs, error = excluded.error,
@@ -195,8 +209,8 @@ export class RunStore {
   }
 
   saveStep(runId: number, step: StepRecord): void {
-    this.db
-      .prepare(
+    this
+      .sql(
         `INSERT INTO workflow_steps (run_id, job_key, number, step_id, name, status, outcome, outputs, attempts, exit_code, error, started_at, finished_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (run_id, job_key, number) DO UPDATE SET name = excluded.name, status = excluded.status, outcome = excluded.outcome,
@@ -207,7 +221,7 @@ export class RunStore {
   }
 
   jobs(runId: number): JobRecord[] {
-    const rows = this.db.prepare('SELECT * FROM workflow_jobs WHERE run_id = ? ORDER BY rowid').all(runId) as JobRow[];
+    const rows = this.sql('SELECT * FROM workflow_jobs WHERE run_id = ? ORDER BY rowid').all(runId) as JobRow[];
     return rows.map((row) => ({
       key: row.key,
       jobId: row.job_id,
@@ -221,7 +235,7 @@ export class RunStore {
   }
 
   steps(runId: number): StepRecord[] {
-    const rows = this.db.prepare('SELECT * FROM workflow_steps WHERE run_id = ? ORDER BY rowid').all(runId) as StepRow[];
+    const rows = this.sql('SELECT * FROM workflow_steps WHERE run_id = ? ORDER BY rowid').all(runId) as StepRow[];
     return rows.map((row) => ({
       jobKey: row.job_key,
       number: row.number,
@@ -239,13 +253,13 @@ export class RunStore {
   }
 
   isEnabled(workflow: string): boolean {
-    const row = this.db.prepare('SELECT enabled FROM workflow_settings WHERE workflow = ?').get(workflow) as { enabled: number } | undefined;
+    const row = this.sql('SELECT enabled FROM workflow_settings WHERE workflow = ?').get(workflow) as { enabled: number } | undefined;
     return row ? row.enabled === 1 : true;
   }
 
   setEnabled(workflow: string, enabled: boolean): void {
-    this.db
-      .prepare('INSERT INTO workflow_settings (workflow, enabled, updated_at) VALUES (?, ?, ?) ON CONFLICT (workflow) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at')
+    this
+      .sql('INSERT INTO workflow_settings (workflow, enabled, updated_at) VALUES (?, ?, ?) ON CONFLICT (workflow) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at')
       .run(workflow, enabled ? 1 : 0, now());
   }
 
@@ -255,30 +269,30 @@ export class RunStore {
    * returns false when the fire was already recorded.
    */
   claimFire(fire: { scheduleKey: string; plannedAt: string; workflow: string; status: 'started' | 'skipped'; reason?: string }): boolean {
-    const result = this.db
-      .prepare('INSERT OR IGNORE INTO schedule_fires (schedule_key, planned_at, workflow, status, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+    const result = this
+      .sql('INSERT OR IGNORE INTO schedule_fires (schedule_key, planned_at, workflow, status, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)')
       .run(fire.scheduleKey, fire.plannedAt, fire.workflow, fire.status, fire.reason ?? null, now());
     return result.changes === 1;
   }
 
   linkFire(scheduleKey: string, plannedAt: string, runId: number): void {
-    this.db.prepare('UPDATE schedule_fires SET run_id = ? WHERE schedule_key = ? AND planned_at = ?').run(runId, scheduleKey, plannedAt);
+    this.sql('UPDATE schedule_fires SET run_id = ? WHERE schedule_key = ? AND planned_at = ?').run(runId, scheduleKey, plannedAt);
   }
 
   /** Marks a claimed fire whose run could not start, keeping the reason in the history. */
   failFire(scheduleKey: string, plannedAt: string, reason: string): void {
-    this.db.prepare("UPDATE schedule_fires SET status = 'failed', reason = ? WHERE schedule_key = ? AND planned_at = ?").run(reason, scheduleKey, plannedAt);
+    this.sql("UPDATE schedule_fires SET status = 'failed', reason = ? WHERE schedule_key = ? AND planned_at = ?").run(reason, scheduleKey, plannedAt);
   }
 
   /** Returns the latest planned instant recorded for a schedule, as an ISO string. */
   lastFire(scheduleKey: string): string | undefined {
-    const row = this.db.prepare('SELECT max(planned_at) AS last FROM schedule_fires WHERE schedule_key = ?').get(scheduleKey) as { last: string | null };
+    const row = this.sql('SELECT max(planned_at) AS last FROM schedule_fires WHERE schedule_key = ?').get(scheduleKey) as { last: string | null };
     return row.last ?? undefined;
   }
 
   fires(workflow?: string, limit = 50): FireRecord[] {
-    const rows = this.db
-      .prepare('SELECT * FROM schedule_fires WHERE (@workflow IS NULL OR workflow = @workflow) ORDER BY planned_at DESC LIMIT @limit')
+    const rows = this
+      .sql('SELECT * FROM schedule_fires WHERE (@workflow IS NULL OR workflow = @workflow) ORDER BY planned_at DESC LIMIT @limit')
       .all({ workflow: workflow ?? null, limit }) as FireRow[];
     return rows.map((row) => ({
       scheduleKey: row.schedule_key,
