@@ -1,5 +1,6 @@
 import type { Context } from '../core/context.js';
 import { UserError } from '../core/errors.js';
+import { Masker } from '../secrets/masker.js';
 import { SecretStore } from '../secrets/store.js';
 import { ExpressionScope, parseTemplate } from './expressions.js';
 import { resolveInputs } from './inputs.js';
@@ -79,7 +80,8 @@ export class WorkflowEngine {
       workflowName: workflow.name,
       file: workflow.file,
       event: options.event,
-      inputs,
+      // The record keeps inputs masked; the run itself reads the values given.
+      inputs: new Masker(secrets.values()).maskDeep(inputs),
       concurrencyGroup: concurrency?.group,
       scheduleKey: options.scheduleKey,
       plannedAt: options.plannedAt,

@@ -80,7 +80,7 @@ export async function executeJob(scope: RunScope, instance: JobInstance, groupSi
       const number = index + 1;
       const stepWhere = [...where, 'steps', index];
       const expressions = new ExpressionScope(contexts({ ...env, ...addedEnv }), status);
-      const name = stepName(scope, expressions, step, stepWhere);
+      const name = scope.masker.mask(stepName(scope, expressions, step, stepWhere));
       const record: StepRecord = { jobKey: instance.key, number, stepId: step.id ?? null, name, status: 'running', outcome: null, outputs: null, attempts: 0, exitCode: null, error: null, startedAt: new Date().toISOString(), finishedAt: null };
 
       if (!testCondition(scope, expressions, step.if, [...stepWhere, 'if'])) {

@@ -333,6 +333,14 @@ jobs:
     assert.deepEqual(output(result, 'a'), ['Warning: output "leaked" of job a was withheld because it contains a secret.']);
   });
 
+  it('masks a secret passed as an input in the run record', async () => {
+    new SecretStore(context).set('API_TOKEN', 'tok-3f9a8b7c6d');
+    const result = await runYaml(context, 'on:\n  workflow_dispatch:\n    inputs:\n      token: {}\njobs:\n  a:\n    steps:\n      - name: use ${{ inputs.token }}\n        run: test "${{ inputs.token }}" = tok-3f9a8b7c6d\n', { inputs: { token: 'tok-3f9a8b7c6d' } });
+    assert.equal(result.run.status, 'success');
+    assert.deepEqual(result.run.inputs, { token: '***' });
+    assert.equal(result.steps[0]!.name, 'use ***');
+  });
+
   it('fails with the file position when a secret is not set', async () => {
     const result = await runYaml(context, 'on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - run: echo start\n      - run: echo "${{ secrets.NOT_THERE }}"\n', { name: 'unset-secret' });
     assert.equal(result.run.status, 'failure');
