@@ -6,7 +6,7 @@ import pg from 'pg';
 import { parse as parseConnectionString } from 'pg-connection-string';
 
 import { UserError } from '../core/errors.js';
-import { connectionError } from './errors.js';
+import { connectionError, statementError } from './errors.js';
 import { openTunnel, type Tunnel, type TunnelOptions } from './tunnel.js';
 
 /** The libpq `sslmode` values opsbox understands. */
@@ -204,11 +204,17 @@ export async function connect(options: ConnectionOptions = {}): Promise<Session>
   };
 }
 
-/** Runs `work` with a session and closes it afterwards, whatever happens. */
-export async function withSession<T>(options: ConnectionOptions, work: (session: Session) => Promise<T>): Promise<T> {
+/**
+ * Runs `work` with a session and closes it afterwards, whatever happens.
+ * Server errors (permission, timeout, lock wait) become one-line UserErrors
+ * that say what `what` could not do.
+ */
+export async function withSession<T>(options: ConnectionOptions, work: (session: Session) => Promise<T>, what = 'read from the server'): Promise<T> {
   const session = await connect(options);
   try {
     return await work(session);
+  } catch (error) {
+    throw statementError(error, what);
   } finally {
     await session.close();
   }

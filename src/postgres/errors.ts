@@ -87,6 +87,7 @@ export function statementError(error: unknown, what: string): unknown {
   if (state === SQLSTATE.insufficientPrivilege) {
     return new UserError('permission', `Permission denied to ${what}: ${message}.`, { code: 'PG_PERMISSION', cause: error });
   }
+  if (error instanceof UserError) return error;
   if (state === SQLSTATE.queryCanceled) {
     return new UserError('timeout', `Timed out trying to ${what}; raise --statement-timeout or retry when the server is less busy.`, { code: 'PG_TIMEOUT', cause: error });
   }

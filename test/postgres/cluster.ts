@@ -83,6 +83,8 @@ export interface ClusterOptions {
   settings?: Record<string, string>;
   /** Lines put first in pg_hba.conf. */
   hbaFirst?: string[];
+  /** Turn on SSL with a throwaway self-signed certificate. */
+  ssl?: boolean;
 }
 
 /** A throwaway cluster in a temp folder, listening on a free loopback port. */
@@ -169,8 +171,10 @@ export async function startCluster(root: string, name: string, options: ClusterO
     const hba = path.join(dataDir, 'pg_hba.conf');
     writeFileSync(hba, options.hbaFirst.join('\n') + '\n' + readFileSync(hba, 'utf8'));
   }
+  if (options.ssl) await makeCertificate(dataDir);
   const port = await freePort();
   writeSettings(dataDir, port, socketDir, {
+    ...(options.ssl ? { ssl: 'on', ssl_cert_file: "'server.crt'", ssl_key_file: "'server.key'" } : {}),
     wal_level: 'logical',
     shared_preload_libraries: "'pg_stat_statements'",
     max_wal_senders: '10',
@@ -185,6 +189,15 @@ export async function startCluster(root: string, name: string, options: ClusterO
   });
   await startServer(binDir, dataDir);
   return new TestCluster(dataDir, port, binDir, socketDir);
+}
+
+async function makeCertificate(dataDir: string): Promise<void> {
+  const key = path.join(dataDir, 'server.key');
+  const certificate = path.join(dataDir, 'server.crt');
+  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', certificate, '-subj', '/CN=localhost', '-days', '1']);
+  chmodSync(key, 0o600);
+  const owner = serverOwner();
+  if (owner) for (const file of [key, certificate]) chownSync(file, owner.uid, owner.gid);
 }
 
 /**
