@@ -50,7 +50,8 @@ export function dumpDatabase(
     const entries = readSchema(db);
     const shadowTables = readShadowTables(db);
     const selected = selectEntries(entries, shadowTables, options.tables);
-    new DumpWriter(db, output, shadowTables, includeData, includeSchema).dump(selected);
+    const counters = selectCounters(entries, selected, options.tables);
+    new DumpWriter(db, output, shadowTables, includeData, includeSchema).dump(selected, counters);
   });
   output.flush();
 }
@@ -118,6 +119,18 @@ function selectEntries(entries: SchemaEntry[], shadowTables: Set<string>, tables
   return entries.filter((entry) => wanted.has(foldCase(entry.type === 'index' || entry.type === 'trigger' ? entry.tableName : entry.name)));
 }
 
+/**
+ * Selects the tables whose AUTOINCREMENT counters a filtered dump carries:
+ * the selected ones. Without a filter, or with sqlite_sequence itself
+ * selected, the whole sqlite_sequence table is dumped instead.
+ */
+function selectCounters(entries: SchemaEntry[], selected: SchemaEntry[], tables: string[] | undefined): Set<string> | undefined {
+  if (!tables || tables.length === 0) return undefined;
+  if (!entries.some((entry) => entry.name === 'sqlite_sequence')) return undefined;
+  if (selected.some((entry) => entry.name === 'sqlite_sequence')) return undefined;
+  return new Set(selected.filter((entry) => entry.type === 'table').map((entry) => foldCase(entry.name)));
+}
+
 function isVirtualTable(sql: string): boolean {
   return sql.startsWith('CREATE VIRTUAL TABLE');
 }
@@ -152,7 +165,7 @@ class DumpWriter {
     private readonly includeSchema: boolean,
   ) {}
 
-  dump(entries: SchemaEntry[]): void {
+  dump(entries: SchemaEntry[], counters: Set<string> | undefined): void {
     // Foreign keys are off while the dump loads, so a table may reference
     // one that is created later, and the whole load is one transaction.
     if (this.includeSchema) this.output.push('PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n');
@@ -162,6 +175,7 @@ class DumpWriter {
     const tables = entries.filter((entry) => entry.type === 'table');
     const sequence = tables.filter((entry) => entry.tableName === 'sqlite_sequence');
     for (const table of [...tables.filter((entry) => entry.tableName !== 'sqlite_sequence'), ...sequence]) this.dumpTable(table);
+    if (counters && this.includeData) this.dumpCounters(counters);
     if (this.includeSchema) {
       for (const entry of entries) if (entry.type === 'index' || entry.type === 'trigger' || entry.type === 'view') this.output.push(formatSchemaObject(entry.sql));
     }
@@ -176,6 +190,9 @@ class DumpWriter {
       if (!this.includeData) return;
       if (this.includeSchema) this.output.push('DELETE FROM sqlite_sequence;\n');
     } else if (/^sqlite_stat.$/su.test(name)) {
+      // NOTE: better-sqlite3's SQLite has STAT4 and Debian's sqlite3 3.40
+      // shell has not, so that shell rejects the sqlite_stat4 rows (as it
+      // does in its own dumps) and loads the rest.
       if (!this.includeData) return;
       if (this.includeSchema) this.output.push('ANALYZE sqlite_schema;\n');
     } else if (name.startsWith('sqlite_')) {
@@ -190,6 +207,22 @@ class DumpWriter {
       this.output.push(formatCreateTable(sql));
     }
     if (this.includeData) this.dumpRows(name);
+  }
+
+  /**
+   * Writes the sqlite_sequence rows of the given tables. Loading the rows
+   * of such a table already sets its counter to the largest id, which is
+   * lower than the stored one when the last rows were deleted, so that
+   * entry is replaced and the counters of other tables stay.
+   */
+  private dumpCounters(tables: Set<string>): void {
+    const rows = this.db.prepare('SELECT name, seq FROM main.sqlite_sequence').raw(true).safeIntegers(true).all() as unknown[][];
+    const selected = rows.filter(([name]) => typeof name === 'string' && tables.has(foldCase(name)));
+    if (selected.length === 0) return;
+    if (this.includeSchema) {
+      this.output.push(`DELETE FROM sqlite_sequence WHERE name IN (${selected.map(([name]) => formatValue(name)).join(',')});\n`);
+    }
+    for (const [name, seq] of selected) this.output.push(`INSERT INTO sqlite_sequence VALUES(${formatValue(name)},${formatValue(seq)});\n`);
   }
 
   private pushVirtualTable({ name, sql }: SchemaEntry): void {
@@ -360,7 +393,7 @@ function formatInsertTarget(name: string): string {
 }
 
 // NOTE: better-sqlite3 decodes TEXT as UTF-8 and puts U+FFFD in place of
-// invalid bytes, so such a value changes in the dump; the shell copies the bytes.
+// invalid bytes, so such a value changes in the dump. The shell copies the bytes.
 function formatValue(value: unknown): string {
   if (value === null) return 'NULL';
   if (typeof value === 'bigint') return value.toString();
@@ -381,7 +414,7 @@ function quoteText(text: string): string {
   const hasNewline = text.includes('\n');
   const hasReturn = text.includes('\r');
   let body = text.replaceAll("'", "''");
-  // The shell stops a text at its first NUL and loses the rest; a NUL
+  // The shell stops a text at its first NUL and loses the rest. A NUL
   // written raw would end the statement for readers of C strings.
   if (text.includes('\0')) body = body.replaceAll('\0', "'||char(0)||'");
   if (!hasNewline && !hasReturn) return `'${body}'`;

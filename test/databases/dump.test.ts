@@ -244,6 +244,16 @@ describe('dumpDatabase on edge cases', () => {
 });
 
 describe('dumpDatabase special cases', () => {
+  it('dumps sqlite_stat4 rows as the shell does', () => {
+    const file = newDatabasePath('stat4');
+    const db = new Database(file);
+    db.exec('CREATE TABLE t(a, b); CREATE INDEX t_a ON t(a); INSERT INTO t VALUES(1, 2), (1, 3), (2, 4); ANALYZE;');
+    db.close();
+    const text = dump(file);
+    assert.equal(text, shellDump(file));
+    assert.match(text, /^ANALYZE sqlite_schema;\nINSERT INTO sqlite_stat4 VALUES\('t','t_a',/m);
+  });
+
   it('writes an empty database as the shell does', () => {
     const file = buildWithShell('empty', 'PRAGMA user_version = 1;');
     assert.equal(dump(file), 'PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\nCOMMIT;\n');
@@ -345,7 +355,10 @@ CREATE TRIGGER child_check BEFORE INSERT ON child BEGIN
 END;
 CREATE VIEW parent_names AS SELECT name FROM parent;
 CREATE TABLE counters(id INTEGER PRIMARY KEY AUTOINCREMENT, label TEXT);
-INSERT INTO counters(label) VALUES('a');
+INSERT INTO counters(label) VALUES('a'), ('b');
+DELETE FROM counters WHERE label = 'b';
+CREATE TABLE other_counters(id INTEGER PRIMARY KEY AUTOINCREMENT);
+INSERT INTO other_counters VALUES(7);
 CREATE VIRTUAL TABLE docs USING fts5(body);
 INSERT INTO docs VALUES('searchable text');
 CREATE VIRTUAL TABLE docs_terms USING fts5vocab(docs, 'row');
@@ -407,6 +420,21 @@ describe('dumpDatabase options', () => {
     assert.deepEqual(query(copy, "SELECT body FROM docs WHERE docs MATCH 'searchable'"), [['searchable text']]);
   });
 
+  it('tables carries the AUTOINCREMENT counters', () => {
+    const text = dump(original, { tables: ['counters'] });
+    const lines = text.split('\n');
+    assert.deepEqual(lines.slice(-4), [
+      "DELETE FROM sqlite_sequence WHERE name IN ('counters');",
+      "INSERT INTO sqlite_sequence VALUES('counters',2);",
+      'COMMIT;',
+      '',
+    ]);
+    const copy = reload('options-counters', text);
+    assert.deepEqual(query(copy, 'SELECT name, seq FROM sqlite_sequence'), [['counters', 2n]]);
+    sqlite3(copy, "INSERT INTO counters(label) VALUES('next');");
+    assert.deepEqual(query(copy, "SELECT id FROM counters WHERE label = 'next'"), [[3n]]);
+  });
+
   it('tables rejects an unknown name', () => {
     assert.throws(
       () => dump(original, { tables: ['child', 'nope'] }),
@@ -444,7 +472,7 @@ describe('dumpDatabase options', () => {
     assert.doesNotMatch(text, /^INSERT INTO docs VALUES/m);
     assert.doesNotMatch(text, /^INSERT INTO docs_terms /m);
     assert.match(text, /^INSERT INTO docs_content VALUES\(1,'searchable text'\);$/m);
-    assert.match(text, /^INSERT INTO sqlite_sequence VALUES\('counters',1\);$/m);
+    assert.match(text, /^INSERT INTO sqlite_sequence VALUES\('counters',2\);$/m);
     assert.doesNotMatch(text, /^(PRAGMA|BEGIN|COMMIT|CREATE|DELETE)/m);
   });
 
