@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 
 import { UserError } from '../../core/errors.js';
@@ -24,6 +25,7 @@ const action: ActionDefinition = {
     const format = String(inputs.format) as DumpFormat;
     if (!FORMATS.includes(format)) throw new UserError('invalid', `Invalid format "${format}": use ${FORMATS.join(', ')}.`);
     const output = path.resolve(workspace, String(inputs.output));
+    mkdirSync(path.dirname(output), { recursive: true });
     const result = await dumpDatabase({ url: String(inputs.url), env: {}, output, format, signal });
     log(`Dumped ${result.tables} tables (${result.bytes} bytes) to ${result.output} with pg_dump ${result.pgDumpVersion}.`);
     return { path: result.output, bytes: String(result.bytes), tables: String(result.tables) };
