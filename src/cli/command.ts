@@ -65,7 +65,7 @@ export function addCommand(parent: Command, spec: CommandSpec, root: Command): C
   command.action(async (...actionArgs: unknown[]) => {
     const cmd = actionArgs[actionArgs.length - 1] as Command;
     const global = root.opts<GlobalOptions>();
-    const logger: Logger | undefined = spec.serverLogger ? createLogger() : undefined;
+    const logger: Logger | undefined = spec.serverLogger ? await createLogger() : undefined;
     const context = new Context({ dataDir: global.dataDir, logger });
     try {
       await spec.run({ args: cmd.args.slice(0, cmd.registeredArguments.length).map(String), options: cmd.opts(), context, global });

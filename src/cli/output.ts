@@ -1,6 +1,7 @@
+import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 
-import Table from 'cli-table3';
+import type TableType from 'cli-table3';
 import pc from 'picocolors';
 
 import { UserError } from '../core/errors.js';
@@ -17,6 +18,8 @@ export function printTable(columns: string[], rows: unknown[][], emptyNote = 'No
     process.stdout.write(pc.dim(emptyNote) + '\n');
     return;
   }
+  // cli-table3 is loaded on first use; JSON output never needs it.
+  const Table = createRequire(import.meta.url)('cli-table3') as typeof TableType;
   const table = new Table({ head: columns, style: { head: process.stdout.isTTY ? ['cyan'] : [], border: [] } });
   for (const row of rows) table.push(row.map(formatCell));
   process.stdout.write(table.toString() + '\n');

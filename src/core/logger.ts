@@ -1,4 +1,4 @@
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 
 export type { Logger };
 
@@ -6,8 +6,11 @@ export type { Logger };
  * Creates the process logger. The level comes from OPSBOX_LOG_LEVEL (default
  * `info`); lines go to stderr as JSON so stdout stays free for command output.
  * Callers add scope fields with `logger.child({ database, run, bucket })`.
+ * pino is imported here, on demand, because loading it costs about 40 ms
+ * that short CLI commands should not pay.
  */
-export function createLogger(options: { level?: string; destination?: NodeJS.WritableStream } = {}): Logger {
+export async function createLogger(options: { level?: string; destination?: NodeJS.WritableStream } = {}): Promise<Logger> {
+  const { default: pino } = await import('pino');
   const level = options.level ?? process.env.OPSBOX_LOG_LEVEL ?? 'info';
   return pino(
     {
@@ -22,7 +25,11 @@ export function createLogger(options: { level?: string; destination?: NodeJS.Wri
   );
 }
 
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+
 /** A logger that drops everything, for CLI commands and tests that do not serve. */
 export function silentLogger(): Logger {
-  return pino({ level: 'silent' });
+  const logger: Record<string, unknown> = { level: 'silent', isLevelEnabled: () => false, child: () => logger };
+  for (const level of LEVELS) logger[level] = () => undefined;
+  return logger as unknown as Logger;
 }
