@@ -1,6 +1,8 @@
+import { LAYOUT } from '../core/data-dir.js';
 import { UserError } from '../core/errors.js';
 import type { ServerExtension } from '../server/extensions.js';
 import { startS3Server } from './http/server.js';
+import { removeStaleTempFiles } from './staging.js';
 
 /**
  * Starts the S3 endpoint with `opsbox serve`, on the API's host and
@@ -16,6 +18,8 @@ export const storageExtension: ServerExtension = {
     if (!/^\d+$/.test(portText) || port > 65535) {
       throw new UserError('usage', `Invalid --s3-port "${portText}": use a number from 0 to 65535.`);
     }
+    const removed = await removeStaleTempFiles(context.dataDir.path(LAYOUT.buckets));
+    if (removed > 0) context.logger.info({ removed }, 'storage:temp-files-removed');
     const running = await startS3Server(context, { host: options.host, port });
     context.logger.info({ url: running.url }, 'storage:start');
     return {

@@ -9,7 +9,7 @@ import { checkWriteCondition, checkWriteConditionSyntax, normalizeEtag } from '.
 import { s3Error } from './errors.js';
 import { checkKey } from './names.js';
 import type { StorageService } from './service.js';
-import { stageBody, type BodyExpectations } from './staging.js';
+import { stageBody, tempFileName, type BodyExpectations } from './staging.js';
 import type { ObjectHeaders, ObjectInfo, ReadConditions, WriteCondition } from './types.js';
 
 /** S3's part rules: every part but the last is at least 5 MiB; at most 10,000 parts. */
@@ -248,7 +248,7 @@ export class MultipartService {
   private async join(bucket: string, rows: PartRow[], algorithms: ChecksumAlgorithm[]) {
     const tmpDir = this.storage.tmpDir(bucket);
     mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
-    const file = path.join(tmpDir, `${randomUUID()}.complete`);
+    const file = tempFileName(tmpDir, 'complete');
     const hasher = new BodyHasher(algorithms);
     const handle = await open(file, 'wx', 0o600);
     try {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createWriteStream, mkdirSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -37,7 +37,7 @@ const WRITE_BUFFER = 1024 * 1024;
  */
 export async function stageBody(source: Readable, tmpDir: string, algorithms: Iterable<ChecksumAlgorithm>, expect: BodyExpectations = {}): Promise<StagedBody> {
   mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
-  const file = path.join(tmpDir, `${randomUUID()}.upload`);
+  const file = tempFileName(tmpDir, 'upload');
   const hasher = new BodyHasher(algorithms, { sha256: expect.sha256Hex !== undefined });
   try {
     const hashing = new Transform({
@@ -73,6 +73,47 @@ export function verifyDigest(digest: BodyDigest, expect: BodyExpectations): void
     if (actual !== value) {
       throw s3Error('BadDigest', `The ${checksumHeader(algorithm as ChecksumAlgorithm)} value "${value}" does not match the body (${actual}); nothing was stored.`);
     }
+  }
+}
+
+/**
+ * Names a temp file after the process that writes it, so a later start can
+ * tell the files of a dead process (killed mid-upload) from those of a live
+ * one, such as a CLI upload running next to `opsbox serve`.
+ */
+export function tempFileName(tmpDir: string, suffix: string): string {
+  return path.join(tmpDir, `${process.pid}.${randomUUID()}.${suffix}`);
+}
+
+/** Removes temp files under each bucket's tmp folder whose writing process is gone; returns how many. */
+export async function removeStaleTempFiles(bucketsDir: string): Promise<number> {
+  let removed = 0;
+  let buckets: string[];
+  try {
+    buckets = await readdir(bucketsDir);
+  } catch {
+    return 0;
+  }
+  for (const bucket of buckets) {
+    const tmpDir = path.join(bucketsDir, bucket, 'tmp');
+    const files = await readdir(tmpDir).catch(() => [] as string[]);
+    for (const name of files) {
+      const pid = Number(name.split('.', 1)[0]);
+      if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) continue;
+      await rm(path.join(tmpDir, name), { force: true });
+      removed++;
+    }
+  }
+  return removed;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error: any) {
+    // EPERM: the process exists but belongs to another user.
+    return error?.code === 'EPERM';
   }
 }
 
