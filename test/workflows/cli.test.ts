@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 
-import { runCli, tempDir, type CliResult } from '../helpers/cli.js';
+import { runCli, runCliAsync, tempDir, type CliResult } from '../helpers/cli.js';
 
 describe('opsbox workflow and action CLI', () => {
   const temp = tempDir('workflow-cli');
@@ -92,6 +92,28 @@ describe('opsbox workflow and action CLI', () => {
     expectCode(runCli(['workflow', 'enable', 'nightly'], { dataDir }), 0);
     assert.equal(JSON.parse(runCli(['workflow', 'list', '--json'], { dataDir }).stdout)[1].enabled, true);
     assert.equal(expectCode(runCli(['workflow', 'run', 'missing'], { dataDir }), 4).stderr, `opsbox: Workflow "missing" not found: no file missing.yml in ${path.join(dataDir, 'workflows')}, and no such file. List workflows with \`opsbox workflow list\`.\n`);
+  });
+
+  it('follows a running log until the run ends', async () => {
+    const slow = file('slow.yml', 'on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - run: echo first; sleep 1; echo second\n');
+    const running = runCliAsync(['workflow', 'run', slow, '--json'], { dataDir });
+    let follow: CliResult | undefined;
+    for (let i = 0; i < 50 && !follow; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const runs = JSON.parse(runCli(['workflow', 'runs', 'slow', '--json'], { dataDir }).stdout) as { id: number; status: string }[];
+      if (runs[0]?.status === 'running') follow = await runCliAsync(['workflow', 'logs', String(runs[0].id), '--follow'], { dataDir });
+    }
+    const finished = await running;
+    expectCode(finished, 0);
+    assert.ok(follow, 'the run never showed as running');
+    expectCode(follow, 0);
+    assert.ok(follow.stdout.endsWith('a | first\na | second\na | Job a finished: success.\nRun finished: success.\n'), follow.stdout);
+  });
+
+  it('lists schedule fires', () => {
+    const fires = expectCode(runCli(['workflow', 'fires', '--json'], { dataDir }), 0);
+    assert.deepEqual(JSON.parse(fires.stdout), []);
+    assert.equal(expectCode(runCli(['workflow', 'fires', '--limit', '0'], { dataDir }), 2).stderr, 'opsbox: Invalid --limit "0": use a positive number.\n');
   });
 
   it('lists and describes actions', () => {

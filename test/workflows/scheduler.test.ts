@@ -71,6 +71,19 @@ describe('scheduler', () => {
     assert.deepEqual(fires(target), ['2026-11-01T05:30:00.000Z started']);
   });
 
+  it('follows elapsed time for a wildcard hour across DST', async () => {
+    const target = setup(temp.dir, 'hourly', workflow('30 * * * *', '      timezone: America/New_York\n'), '2026-11-01T04:00:00Z');
+    contexts.push(target.context);
+    await target.scheduler.tick();
+    for (const at of ['2026-11-01T04:30:01Z', '2026-11-01T05:30:01Z', '2026-11-01T06:30:01Z', '2026-11-01T07:30:01Z']) await tickAt(target, at);
+    assert.deepEqual(fires(target), [
+      '2026-11-01T04:30:00.000Z started',
+      '2026-11-01T05:30:00.000Z started',
+      '2026-11-01T06:30:00.000Z started',
+      '2026-11-01T07:30:00.000Z started',
+    ]);
+  });
+
   it('starts each fire once with two schedulers on one store', async () => {
     const first = setup(temp.dir, 'shared', workflow('*/5 * * * *'), '2026-06-01T10:01:00Z');
     const second = new Context({ dataDir: first.dataDir });
