@@ -64,7 +64,7 @@ function benchExport(): void {
 const BARE_SERVER = `
 const http = require('node:http');
 const Database = require(${JSON.stringify(path.join(ROOT, 'node_modules', 'better-sqlite3'))});
-const db = new Database(process.argv[1], { readonly: true });
+const db = new Database(process.argv[2], { readonly: true });
 const select = db.prepare('SELECT * FROM Track WHERE TrackId = ?');
 const server = http.createServer((req, res) => {
   const chunks = [];

@@ -9,6 +9,13 @@ const MARKER = '\u0000bigint:';
 const MARKER_PATTERN = /"\\u0000bigint:(-?\d+)"/g;
 
 export function stringifyJson(value: unknown, indent?: number): string {
+  // The plain call is several times faster than one with a replacer, and
+  // it throws a TypeError on the first bigint, which sends us to the slow path.
+  try {
+    return JSON.stringify(value, undefined, indent) ?? 'null';
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+  }
   let sawBigint = false;
   const text = JSON.stringify(
     value,

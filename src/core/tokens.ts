@@ -69,6 +69,12 @@ export class TokenService {
     return toInfo(row);
   }
 
+  /** Returns the SHA-256 of every token with its id, for a verifier's cache. */
+  hashes(): Map<string, string> {
+    const rows = this.db.prepare('SELECT id, sha256 FROM api_tokens').all() as { id: string; sha256: string }[];
+    return new Map(rows.map((row) => [row.sha256, row.id]));
+  }
+
   /** Returns the token's id when the presented value matches a stored hash. */
   verify(presented: string): string | undefined {
     const digest = hashToken(presented);
@@ -91,4 +97,29 @@ function toInfo(row: TokenRow): TokenInfo {
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
+}
+
+/**
+ * Verifies tokens from an in-memory copy of the hashes, reloaded whenever the
+ * state store changed: data_version moves on writes by other connections
+ * (`opsbox token revoke` in another process) and total_changes() on writes by
+ * this one. Both are read in one cheap query instead of a lookup per request.
+ */
+export class CachedTokenVerifier {
+  private hashes = new Map<string, string>();
+  private version = '';
+  private readonly changes;
+
+  constructor(private readonly db: StateDb) {
+    this.changes = db.prepare("SELECT (SELECT data_version FROM pragma_data_version()) || ':' || total_changes()").pluck();
+  }
+
+  verify(presented: string): string | undefined {
+    const version = String(this.changes.get());
+    if (version !== this.version) {
+      this.hashes = new TokenService(this.db).hashes();
+      this.version = version;
+    }
+    return this.hashes.get(hashToken(presented));
+  }
 }

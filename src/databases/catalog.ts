@@ -44,6 +44,8 @@ export function validateName(name: string): string {
  * database is one SQLite file, `databases/<name>.sqlite`.
  */
 export class DatabaseCatalog {
+  private findStatement?: Database.Statement;
+
   constructor(private readonly context: Context) {}
 
   fileFor(name: string): string {
@@ -73,7 +75,9 @@ export class DatabaseCatalog {
 
   /** Finds a database by name or uuid. */
   find(nameOrId: string): DatabaseRecord | undefined {
-    const row = this.context.state.prepare('SELECT uuid, name, created_at FROM databases WHERE name = ? OR uuid = ?').get(nameOrId, nameOrId) as CatalogRow | undefined;
+    // Prepared once: the HTTP API looks a database up on every query.
+    this.findStatement ??= this.context.state.prepare('SELECT uuid, name, created_at FROM databases WHERE name = ? OR uuid = ?');
+    const row = this.findStatement.get(nameOrId, nameOrId) as CatalogRow | undefined;
     return row && this.toRecord(row);
   }
 

@@ -15,7 +15,8 @@ const MAX_BATCH = 64;
 
 interface Pending {
   request: WorkerRequest;
-  resolve(results: unknown[]): void;
+  /** Receives the statement results as JSON text. */
+  resolve(json: string): void;
   reject(error: unknown): void;
 }
 
@@ -39,7 +40,7 @@ class DatabaseWorker {
     this.worker = this.spawn();
   }
 
-  run(request: WorkerRequest): Promise<unknown[]> {
+  run(request: WorkerRequest): Promise<string> {
     return new Promise((resolve, reject) => {
       this.queue.push({ request, resolve, reject });
       this.dispatch();
@@ -56,8 +57,7 @@ class DatabaseWorker {
   }
 
   private spawn(): ChildProcess {
-    // Advanced serialization carries bigints and Buffers without conversion.
-    const worker = fork(WORKER_SCRIPT, [this.file], { serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const worker = fork(WORKER_SCRIPT, [this.file], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     worker.on('message', (reply: WorkerReply) => this.receive(reply));
     worker.on('exit', (code, signal) => {
       if (worker !== this.worker || signal === 'SIGKILL') return;
@@ -81,7 +81,7 @@ class DatabaseWorker {
     const pending = this.inFlight.shift();
     clearTimeout(this.timer);
     if (pending) {
-      if (reply.ok) pending.resolve(reply.results);
+      if (reply.ok) pending.resolve(reply.json);
       else pending.reject(reply.error.kind === 'bug' ? new Error(reply.error.message) : new UserError(reply.error.kind as ErrorKind, d1Message(reply.error.message), { code: String(D1_ERROR_CODE) }));
     }
     if (this.inFlight.length > 0) this.armTimer();
@@ -126,7 +126,8 @@ export class QueryPool {
 
   constructor(private readonly logger: Logger) {}
 
-  run(file: string, statements: QueryStatement[], rowMode: 'object' | 'array'): Promise<unknown[]> {
+  /** Runs statements on a database and returns their D1 results as JSON text. */
+  run(file: string, statements: QueryStatement[], rowMode: 'object' | 'array'): Promise<string> {
     return this.workerFor(file).run({ id: this.nextId++, statements, rowMode });
   }
 

@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 
 import type { Context } from '../core/context.js';
 import { isUserError } from '../core/errors.js';
-import { TokenService } from '../core/tokens.js';
+import { CachedTokenVerifier } from '../core/tokens.js';
 import { API_ROUTES } from './routes.js';
 
 export interface ApiError {
@@ -34,7 +34,7 @@ export async function buildApp(context: Context, options: { bodyLimit?: number }
     logController: new LogController({ disableRequestLogging: process.env.OPSBOX_LOG_REQUESTS !== '1' }),
     bodyLimit: options.bodyLimit ?? 64 * 1024 * 1024,
   });
-  const tokens = new TokenService(context.state);
+  const tokens = new CachedTokenVerifier(context.state);
 
   app.addHook('onRequest', async (request, reply) => {
     if (PUBLIC_PATHS.has(request.url)) return;
@@ -68,7 +68,7 @@ export async function buildApp(context: Context, options: { bodyLimit?: number }
   return app;
 }
 
-function authorize(tokens: TokenService, request: FastifyRequest): boolean {
+function authorize(tokens: CachedTokenVerifier, request: FastifyRequest): boolean {
   const header = request.headers.authorization;
   if (!header || !header.startsWith('Bearer ')) return false;
   return tokens.verify(header.slice('Bearer '.length).trim()) !== undefined;
