@@ -1,5 +1,5 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -207,13 +207,51 @@ async function makeCertificate(dataDir: string): Promise<void> {
 export async function startStandby(root: string, name: string, primary: TestCluster): Promise<TestCluster> {
   const dataDir = serverDir(root, name);
   const socketDir = serverDir(root, `${name}-socket`);
-  await run(...serverCommand(path.join(PG15_BIN, 'pg_basebackup'), ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', dataDir, '-R', '-X', 'stream', '-C', '-S', 'standby_slot', '--no-sync', '--checkpoint=fast']), {
-    env: { ...process.env, PGPASSWORD: SUPERUSER_PASSWORD },
-  });
+  const primaryVersion = Number(await primary.psql('SHOW server_version_num'));
+  if (primaryVersion < 160000) {
+    await run(...serverCommand(path.join(PG15_BIN, 'pg_basebackup'), ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', dataDir, '-R', '-X', 'stream', '-C', '-S', 'standby_slot', '--no-sync', '--checkpoint=fast']), {
+      env: { ...process.env, PGPASSWORD: SUPERUSER_PASSWORD },
+    });
+  } else {
+    await copyWithBackupApi(primary, dataDir);
+  }
   const port = await freePort();
+  // pg_basebackup 15 writes libpq options (sslsni) that an older server's
+  // libpq rejects, so the standby gets a minimal primary_conninfo.
+  const conninfo = `host=127.0.0.1 port=${primary.port} user=postgres password=${SUPERUSER_PASSWORD} application_name=${name}`;
   writeSettings(dataDir, port, socketDir, { hot_standby: 'on' });
+  // postgresql.auto.conf is read last, so these lines replace the ones pg_basebackup wrote there.
+  appendFileSync(path.join(dataDir, 'postgresql.auto.conf'), `primary_conninfo = '${conninfo}'\nprimary_slot_name = 'standby_slot'\n`);
   await startServer(primary.binDir, dataDir);
   return new TestCluster(dataDir, port, primary.binDir, socketDir);
+}
+
+/**
+ * pg_basebackup 15 refuses newer servers and the embedded packages ship no
+ * pg_basebackup, so a 16+ standby is copied with the low-level backup API:
+ * a slot reserves WAL first, the data folder is copied between
+ * pg_backup_start and pg_backup_stop, and the returned label is written as
+ * backup_label.
+ */
+async function copyWithBackupApi(primary: TestCluster, dataDir: string): Promise<void> {
+  const client = await primary.client();
+  try {
+    await client.query(`SELECT pg_create_physical_replication_slot('standby_slot', true)`);
+    await client.query(`SELECT pg_backup_start('opsbox-test', true)`);
+    await run(...serverCommand('cp', ['-a', `${primary.dataDir}/.`, dataDir]));
+    const { rows } = await client.query('SELECT labelfile FROM pg_backup_stop(false)');
+    for (const file of ['postmaster.pid', 'postmaster.opts']) rmSync(path.join(dataDir, file), { force: true });
+    for (const dir of ['pg_wal', 'pg_replslot']) {
+      rmSync(path.join(dataDir, dir), { recursive: true, force: true });
+      mkdirSync(path.join(dataDir, dir), { mode: 0o700 });
+    }
+    writeFileSync(path.join(dataDir, 'backup_label'), rows[0].labelfile);
+    writeFileSync(path.join(dataDir, 'standby.signal'), '');
+    const owner = serverOwner();
+    if (owner) for (const file of ['pg_wal', 'pg_replslot', 'backup_label', 'standby.signal']) chownSync(path.join(dataDir, file), owner.uid, owner.gid);
+  } finally {
+    await client.end();
+  }
 }
 
 /** Waits until the standby has replayed everything the primary wrote so far. */
