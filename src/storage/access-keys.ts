@@ -1,5 +1,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 
+import type { Statement } from 'better-sqlite3';
+
 import type { Context } from '../core/context.js';
 import { SecretBox } from '../core/crypto.js';
 import { UserError } from '../core/errors.js';
@@ -37,9 +39,20 @@ const TOUCH_INTERVAL_MS = 60_000;
  */
 export class AccessKeyService {
   private readonly box: SecretBox;
+  private readonly statements = new Map<string, Statement>();
 
   constructor(private readonly context: Context) {
     this.box = SecretBox.open(context.dataDir);
+  }
+
+  /** Prepares each SQL text once: the endpoint looks a key up on every request. */
+  private statement(sql: string): Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.context.state.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
   }
 
   create(name: string | undefined, options: { buckets?: string[]; readOnly?: boolean } = {}): { info: AccessKeyInfo; secretAccessKey: string } {
@@ -81,7 +94,7 @@ export class AccessKeyService {
 
   /** Returns a key and its secret, or undefined for an unknown id. */
   lookup(accessKeyId: string): { info: AccessKeyInfo; secretAccessKey: string } | undefined {
-    const row = this.context.state.prepare('SELECT * FROM storage_access_keys WHERE access_key_id = ?').get(accessKeyId) as AccessKeyRow | undefined;
+    const row = this.statement('SELECT * FROM storage_access_keys WHERE access_key_id = ?').get(accessKeyId) as AccessKeyRow | undefined;
     if (!row) return undefined;
     return { info: toInfo(row), secretAccessKey: this.box.decrypt(row.secret, sealContext(accessKeyId)).toString('utf8') };
   }

@@ -176,11 +176,10 @@ export class StorageService {
 
   async getObject(bucket: string, key: string, options: GetObjectOptions = {}): Promise<ObjectStream> {
     const backend = await this.backend(bucket);
-    const info = await backend.head(key);
-    if (!info) throw noSuchKey(bucket, key);
-    checkReadConditions(info, options.conditions ?? {});
-    const range = parseRange(options.range, info.size);
-    const stream = await backend.open(key, range);
+    const stream = await backend.open(key, (info) => {
+      checkReadConditions(info, options.conditions ?? {});
+      return parseRange(options.range, info.size);
+    });
     if (!stream) throw noSuchKey(bucket, key);
     return stream;
   }

@@ -79,7 +79,12 @@ export interface ObjectStream {
  */
 export interface Backend {
   head(key: string): Promise<ObjectInfo | undefined>;
-  open(key: string, range?: ByteRange): Promise<ObjectStream | undefined>;
+  /**
+   * Opens an object for reading. `prepare` sees the object's info before any
+   * byte is read: it may throw (a failed precondition) or return the range
+   * to read.
+   */
+  open(key: string, prepare?: (info: ObjectInfo) => ByteRange | undefined): Promise<ObjectStream | undefined>;
   /** Makes the staged file the object's content; consumes the temp file. */
   commit(key: string, staged: StagedObject, condition?: WriteCondition): Promise<ObjectInfo>;
   remove(key: string): Promise<boolean>;

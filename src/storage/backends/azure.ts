@@ -57,9 +57,10 @@ export class AzureBackend implements Backend {
     }
   }
 
-  async open(key: string, range?: ByteRange): Promise<ObjectStream | undefined> {
+  async open(key: string, prepare?: (info: ObjectInfo) => ByteRange | undefined): Promise<ObjectStream | undefined> {
     const info = await this.head(key);
     if (!info) return undefined;
+    const range = prepare?.(info);
     try {
       const offset = range?.start ?? 0;
       const count = range ? range.end - range.start + 1 : undefined;

@@ -1,7 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdirSync, type ReadStream } from 'node:fs';
-import { open, rename, rm, unlink } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
+import { open, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
+
+import type { Statement } from 'better-sqlite3';
 
 import type { StateDb } from '../../core/state.js';
 import type { ObjectChecksum } from '../checksums.js';
@@ -30,11 +33,23 @@ const READ_BUFFER = 1024 * 1024;
  * state store maps each key to its current file.
  */
 export class DiskBackend implements Backend {
+  private readonly statements = new Map<string, Statement>();
+
   constructor(
     private readonly db: StateDb,
     private readonly bucket: string,
     readonly root: string,
   ) {}
+
+  /** Prepares each SQL text once per backend; preparing costs more than running these queries. */
+  private statement(sql: string): Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
 
   /** Folder for temp files; on the same file system as `objects/` so rename is atomic. */
   get tmpDir(): string {
@@ -50,22 +65,33 @@ export class DiskBackend implements Backend {
     return row && toInfo(row);
   }
 
-  async open(key: string, range?: ByteRange): Promise<ObjectStream | undefined> {
+  async open(key: string, prepare?: (info: ObjectInfo) => ByteRange | undefined): Promise<ObjectStream | undefined> {
     // A concurrent overwrite may delete the file between the lookup and the
     // open; the next lookup then finds the new file. Once open, a later
     // delete does not affect the read (POSIX unlink semantics).
     for (let attempt = 0; attempt < 3; attempt++) {
       const row = this.row(key);
       if (!row) return undefined;
-      let stream: ReadStream;
+      let handle: FileHandle;
       try {
-        const handle = await open(path.join(this.root, row.file), 'r');
-        stream = handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: READ_BUFFER });
+        handle = await open(path.join(this.root, row.file), 'r');
       } catch (error: any) {
         if (error?.code === 'ENOENT') continue;
         throw error;
       }
-      return { info: toInfo(row), body: stream, range };
+      const info = toInfo(row);
+      let range: ByteRange | undefined;
+      try {
+        range = prepare?.(info);
+      } catch (error) {
+        await handle.close();
+        throw error;
+      }
+      // An explicit end keeps the stream from allocating a full read buffer for a small object.
+      const end = range?.end ?? info.size - 1;
+      const body = info.size === 0 ? Readable.from([]) : handle.createReadStream({ start: range?.start ?? 0, end, highWaterMark: Math.min(READ_BUFFER, end + 1) });
+      if (info.size === 0) await handle.close();
+      return { info, body, range };
     }
     return undefined;
   }
@@ -98,8 +124,8 @@ export class DiskBackend implements Backend {
       const swap = this.db.transaction(() => {
         previous = this.row(key);
         checkWriteCondition(previous && toInfo(previous), condition, key);
-        this.db
-          .prepare(
+        this
+          .statement(
             `INSERT INTO storage_objects (bucket, key, file, size, etag, md5, last_modified, headers, metadata, checksum)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (bucket, key) DO UPDATE SET file = excluded.file, size = excluded.size, etag = excluded.etag,
@@ -120,7 +146,7 @@ export class DiskBackend implements Backend {
   async remove(key: string): Promise<boolean> {
     const row = this.row(key);
     if (!row) return false;
-    const result = this.db.prepare('DELETE FROM storage_objects WHERE bucket = ? AND key = ? AND file = ?').run(this.bucket, key, row.file);
+    const result = this.statement('DELETE FROM storage_objects WHERE bucket = ? AND key = ? AND file = ?').run(this.bucket, key, row.file);
     if (result.changes === 0) return this.remove(key);
     await unlink(path.join(this.root, row.file)).catch(() => undefined);
     return true;
@@ -135,7 +161,7 @@ export class DiskBackend implements Backend {
       params.push(upper);
     }
     params.push(limit);
-    const rows = this.db.prepare(`SELECT * FROM storage_objects WHERE ${conditions.join(' AND ')} ORDER BY key LIMIT ?`).all(...params) as ObjectRow[];
+    const rows = this.statement(`SELECT * FROM storage_objects WHERE ${conditions.join(' AND ')} ORDER BY key LIMIT ?`).all(...params) as ObjectRow[];
     return rows.map(toInfo);
   }
 
@@ -145,7 +171,7 @@ export class DiskBackend implements Backend {
   }
 
   private row(key: string): ObjectRow | undefined {
-    return this.db.prepare('SELECT * FROM storage_objects WHERE bucket = ? AND key = ?').get(this.bucket, key) as ObjectRow | undefined;
+    return this.statement('SELECT * FROM storage_objects WHERE bucket = ? AND key = ?').get(this.bucket, key) as ObjectRow | undefined;
   }
 }
 

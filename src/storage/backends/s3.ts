@@ -43,7 +43,13 @@ export class S3Backend implements Backend {
     }
   }
 
-  async open(key: string, range?: ByteRange): Promise<ObjectStream | undefined> {
+  async open(key: string, prepare?: (info: ObjectInfo) => ByteRange | undefined): Promise<ObjectStream | undefined> {
+    let range: ByteRange | undefined;
+    if (prepare) {
+      const info = await this.head(key);
+      if (!info) return undefined;
+      range = prepare(info);
+    }
     try {
       const output = await this.client.send(
         new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }),
