@@ -114,6 +114,36 @@ export class BackupService {
     return { restored, previous };
   }
 
+  /**
+   * Takes a backup and also stores it as an object `<prefix>/<name>/<id>.sqlite`
+   * in a bucket (local, S3, R2 or Azure). The local copy stays, so
+   * `backup list` still shows it.
+   */
+  async createInBucket(nameOrId: string, target: string): Promise<BackupInfo & { bucket: string; key: string }> {
+    const { StorageService, splitBucketPath } = await import('../storage/index.js');
+    const { bucket, prefix } = splitBucketPath(target);
+    const backup = this.create(nameOrId);
+    const key = [prefix.replace(/\/+$/, ''), backup.database, `${backup.id}.sqlite`].filter(Boolean).join('/');
+    await new StorageService(this.context).putObjectFromFile(bucket, key, backup.file, { headers: { contentType: 'application/vnd.sqlite3' } });
+    return { ...backup, bucket, key };
+  }
+
+  /** Restores from an object `BUCKET/KEY` written by createInBucket or any SQLite file in a bucket. */
+  async restoreFromBucket(nameOrId: string, source: string): Promise<{ restored: { file: string }; previous: BackupInfo }> {
+    const { StorageService, splitBucketPath } = await import('../storage/index.js');
+    const { bucket, prefix: key } = splitBucketPath(source);
+    if (!key) throw new UserError('usage', `Missing object key in "${source}": pass --from BUCKET/KEY, such as backups/chinook/20260101T000000000Z-abcdef.sqlite.`);
+    const record = this.catalog.get(nameOrId);
+    const staged = path.join(this.context.dataDir.ensure(LAYOUT.tmp), `restore-${randomBytes(4).toString('hex')}.sqlite`);
+    try {
+      await new StorageService(this.context).getObjectToFile(bucket, key, staged);
+      const outcome = this.restore(record.name, { file: staged });
+      return { restored: { file: `${bucket}/${key}` }, previous: outcome.previous };
+    } finally {
+      rmSync(staged, { force: true });
+    }
+  }
+
   private describe(name: string, id: string): BackupInfo {
     const file = this.context.dataDir.path(LAYOUT.backups, name, `${id}.sqlite`);
     return { id, database: name, createdAt: idToIso(id), sizeBytes: statSync(file).size, file };

@@ -283,6 +283,24 @@ describe('backups', () => {
     assert.equal(count('chinook', 'InvoiceLine'), 2240);
   });
 
+  test('backup to a bucket and restore from it', () => {
+    ok(['bucket', 'create', 'db-backups']);
+    const stored = json(['db', 'backup', 'create', 'chinook', '--to', 'db-backups/nightly']);
+    assert.equal(stored.bucket, 'db-backups');
+    assert.equal(stored.key, `nightly/chinook/${stored.id}.sqlite`);
+    const listed = ok(['object', 'list', 'db-backups', '--json']).stdout;
+    assert.match(listed, new RegExp(`nightly/chinook/${stored.id}\\.sqlite`));
+
+    ok(['db', 'execute', 'chinook', '--command', 'DELETE FROM Genre WHERE GenreId > 20']);
+    assert.equal(count('chinook', 'Genre'), 20);
+    ok(['db', 'backup', 'restore', 'chinook', '--from', `db-backups/${stored.key}`, '--yes']);
+    assert.equal(count('chinook', 'Genre'), 25);
+
+    const missing = cli(['db', 'backup', 'restore', 'chinook', '--from', 'db-backups/nightly/none.sqlite', '--yes']);
+    assert.equal(missing.code, 4);
+    assert.equal(count('chinook', 'Genre'), 25);
+  });
+
   test('restore rejects a file that is not SQLite', () => {
     const before = json(['db', 'backup', 'list', 'chinook']).length;
     const result = cli(['db', 'backup', 'restore', 'chinook', '--from-file', CHINOOK, '--yes']);

@@ -12,9 +12,16 @@ function backupJson(backup: BackupInfo) {
 export const backupCreate: CommandSpec = {
   name: 'create <name>',
   summary: 'take a consistent backup while writes go on',
-  options: [json],
-  run({ args: [name], options, context }) {
-    const backup = new BackupService(context).create(name!);
+  options: [{ flags: '--to <bucket[/prefix]>', description: 'also store the backup as an object in this bucket' }, json],
+  async run({ args: [name], options, context }) {
+    const service = new BackupService(context);
+    if (options.to) {
+      const stored = await service.createInBucket(name!, options.to);
+      if (options.json) return printJson({ ...backupJson(stored), bucket: stored.bucket, key: stored.key });
+      info(`Created backup ${stored.id} of "${stored.database}" (${formatBytes(stored.sizeBytes)}) and stored it as ${stored.bucket}/${stored.key}.`);
+      return;
+    }
+    const backup = service.create(name!);
     if (options.json) return printJson(backupJson(backup));
     info(`Created backup ${backup.id} of "${backup.database}" (${formatBytes(backup.sizeBytes)}).`);
   },
@@ -50,14 +57,17 @@ export const backupRestore: CommandSpec = {
   summary: 'replace a database with a backup or a SQLite file, keeping a backup of the current state',
   options: [
     { flags: '--from-file <file>', description: 'restore from this SQLite file instead of a stored backup' },
+    { flags: '--from <bucket/key>', description: 'restore from a SQLite object in a bucket, such as one stored with `backup create --to`' },
     { flags: '-y, --yes', description: 'skip the confirmation' },
     json,
   ],
   async run({ args: [name, id], options, context }) {
-    if (id && options.fromFile) throw new UserError('usage', 'Pass either a backup id or --from-file, not both.');
-    if (!id && !options.fromFile) throw new UserError('usage', `Missing backup: pass a backup id (see \`opsbox db backup list ${name}\`), "latest", or --from-file FILE.`);
-    await confirm(`Replace database "${name}" with ${id ? `backup ${id}` : options.fromFile}?`, { yes: options.yes });
-    const outcome = new BackupService(context).restore(name!, { id, file: options.fromFile });
+    const sources = [id, options.fromFile, options.from].filter((source) => source !== undefined);
+    if (sources.length > 1) throw new UserError('usage', 'Pass only one of a backup id, --from-file or --from.');
+    if (sources.length === 0) throw new UserError('usage', `Missing backup: pass a backup id (see \`opsbox db backup list ${name}\`), "latest", --from-file FILE or --from BUCKET/KEY.`);
+    await confirm(`Replace database "${name}" with ${id ? `backup ${id}` : sources[0]}?`, { yes: options.yes });
+    const service = new BackupService(context);
+    const outcome = options.from ? await service.restoreFromBucket(name!, options.from) : service.restore(name!, { id, file: options.fromFile });
     if (options.json) return printJson({ restored: 'id' in outcome.restored ? backupJson(outcome.restored) : outcome.restored, previous: backupJson(outcome.previous) });
     info(`Restored "${name}". The state before the restore is backup ${outcome.previous.id}.`);
   },

@@ -6,9 +6,6 @@ import { openDatabaseFile } from '../../databases/connection.js';
 import type { CommandSpec } from '../command.js';
 import { info } from '../output.js';
 
-/** Output is written in chunks of about this size. */
-const FLUSH_BYTES = 256 * 1024;
-
 export const exportCommand: CommandSpec = {
   name: 'export <name>',
   summary: "write a SQL dump in the sqlite3 shell's .dump format",
@@ -30,26 +27,11 @@ export const exportCommand: CommandSpec = {
     // leaves a truncated dump under the requested name.
     const temp = output ? `${output}.${process.pid}.tmp` : undefined;
     const fd = temp ? openSync(temp, 'w') : 1;
-    let pending: string[] = [];
-    let pendingLength = 0;
-    const flush = () => {
-      writeAll(fd, pending.join(''));
-      pending = [];
-      pendingLength = 0;
-    };
+    // dumpDatabase hands over chunks of about 64 K characters.
+    const write = temp ? (chunk: string) => writeSync(fd, chunk) : (chunk: string) => writeAll(fd, chunk);
     try {
-      dumpDatabase(db, { tables: options.table, data: options.data !== false, schema: options.schema !== false }, (chunk: string) => {
-        pending.push(chunk);
-        pendingLength += chunk.length;
-        if (pendingLength >= FLUSH_BYTES) flush();
-      });
-      flush();
-      if (temp) {
-        fsyncSync(fd);
-        closeSync(fd);
-        renameSync(temp, output!);
-        info(`Exported "${record.name}" to ${output}.`);
-      }
+      dumpDatabase(db, { tables: options.table, data: options.data !== false, schema: options.schema !== false }, write);
+      if (temp) fsyncSync(fd);
     } catch (error) {
       if (temp) {
         closeSync(fd);
@@ -59,9 +41,15 @@ export const exportCommand: CommandSpec = {
     } finally {
       db.close();
     }
+    if (temp) {
+      closeSync(fd);
+      renameSync(temp, output!);
+      info(`Exported "${record.name}" to ${output}.`);
+    }
   },
 };
 
+/** Writes all of a chunk to stdout, which may be a non-blocking pipe. */
 function writeAll(fd: number, text: string): void {
   const bytes = Buffer.from(text, 'utf8');
   let offset = 0;
