@@ -7,6 +7,7 @@
 import type Database from 'better-sqlite3';
 
 import { UserError } from '../core/errors.js';
+import { isCompleteStatement } from './script.js';
 
 export interface DumpOptions {
   /** Tables (or views) to export with their own indexes and triggers; all when absent or empty. */
@@ -286,81 +287,6 @@ function closeTrailingComment(sql: string): string {
 /** Indexes, triggers and views: a `--` comment anywhere puts the `;` on a line of its own. */
 function formatSchemaObject(sql: string): string {
   return sql.includes('--') ? `${sql}\n;\n` : `${sql};\n`;
-}
-
-/** Token classes of `sqlite3_complete()`, the column index in its transition table. */
-const Token = { Semicolon: 0, Space: 1, Other: 2, Explain: 3, Create: 4, Temp: 5, Trigger: 6, End: 7 } as const;
-type Token = (typeof Token)[keyof typeof Token];
-
-/**
- * Next state for each state and token of SQLite's `sqlite3_complete()`; the
- * text is complete when it ends in state 1. States 5 to 7 track the body of
- * CREATE TRIGGER, whose inner `;` do not end the statement.
- */
-const COMPLETE_TRANSITIONS: readonly (readonly number[])[] = [
-  [1, 0, 2, 3, 4, 2, 2, 2],
-  [1, 1, 2, 3, 4, 2, 2, 2],
-  [1, 2, 2, 2, 2, 2, 2, 2],
-  [1, 3, 3, 2, 4, 2, 2, 2],
-  [1, 4, 2, 2, 2, 4, 5, 2],
-  [6, 5, 5, 5, 5, 5, 5, 5],
-  [6, 6, 5, 5, 5, 5, 5, 7],
-  [1, 7, 5, 5, 5, 5, 5, 5],
-];
-
-const KEYWORD_TOKENS: Record<string, Token> = {
-  create: Token.Create,
-  explain: Token.Explain,
-  temp: Token.Temp,
-  temporary: Token.Temp,
-  trigger: Token.Trigger,
-  end: Token.End,
-};
-
-/** Checks whether `sql` ends with a `;` that ends a statement, as `sqlite3_complete()` does. */
-function isCompleteStatement(sql: string): boolean {
-  let state = 0;
-  let i = 0;
-  while (i < sql.length) {
-    const c = sql[i]!;
-    let token: Token;
-    if (c === ';') {
-      token = Token.Semicolon;
-      i++;
-    } else if (c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\f') {
-      token = Token.Space;
-      i++;
-    } else if (c === '/' && sql[i + 1] === '*') {
-      const close = sql.indexOf('*/', i + 2);
-      if (close < 0) return false;
-      token = Token.Space;
-      i = close + 2;
-    } else if (c === '-' && sql[i + 1] === '-') {
-      const newline = sql.indexOf('\n', i + 2);
-      if (newline < 0) return state === 1;
-      token = Token.Space;
-      i = newline + 1;
-    } else if (c === '[' || c === '"' || c === "'" || c === '`') {
-      const close = sql.indexOf(c === '[' ? ']' : c, i + 1);
-      if (close < 0) return false;
-      token = Token.Other;
-      i = close + 1;
-    } else if (isIdentifierChar(c)) {
-      let end = i + 1;
-      while (end < sql.length && isIdentifierChar(sql[end]!)) end++;
-      token = KEYWORD_TOKENS[sql.slice(i, end).toLowerCase()] ?? Token.Other;
-      i = end;
-    } else {
-      token = Token.Other;
-      i++;
-    }
-    state = COMPLETE_TRANSITIONS[state]![token]!;
-  }
-  return state === 1;
-}
-
-function isIdentifierChar(c: string): boolean {
-  return /[A-Za-z0-9_$\u0080-\uffff]/.test(c);
 }
 
 // ---------------------------------------------------------------------------

@@ -14,6 +14,8 @@ export interface ScriptStatement {
   line: number;
   /** Offset just past the statement in the script, for progress reporting. */
   end: number;
+  /** Whether a `;` ended the statement (false for trailing text without one). */
+  complete: boolean;
 }
 
 const enum Token {
@@ -116,12 +118,22 @@ export function* splitStatements(script: string): Generator<ScriptStatement> {
     }
     state = TRANSITIONS[state]![token]!;
     if (token === Token.Semi && state === State.Start) {
-      if (start !== -1) yield { sql: script.slice(start, next), line: startLine, end: next };
+      if (start !== -1) yield { sql: script.slice(start, next), line: startLine, end: next, complete: true };
       start = -1;
     }
     i = next;
   }
-  if (start !== -1) yield { sql: script.slice(start).trimEnd(), line: startLine, end: length };
+  if (start !== -1) yield { sql: script.slice(start).trimEnd(), line: startLine, end: length, complete: false };
+}
+
+/** Checks whether `sql` ends with a `;` that ends a statement, as `sqlite3_complete()` does. */
+export function isCompleteStatement(sql: string): boolean {
+  let sawStatement = false;
+  for (const statement of splitStatements(sql)) {
+    if (!statement.complete) return false;
+    sawStatement = true;
+  }
+  return sawStatement;
 }
 
 function skipQuoted(script: string, open: number, quote: number): number {
