@@ -29,7 +29,7 @@ interface AccessKeyRow {
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-/** last_used_at is written at most once a minute per key, to keep reads from writing on every request. */
+/** Minimum time between two writes of a key's last_used_at, so reads do not write on every request. */
 const TOUCH_INTERVAL_MS = 60_000;
 
 /**
@@ -105,7 +105,7 @@ export class AccessKeyService {
   }
 }
 
-/** Whether a key may read (or, with `write`, change) a bucket; `bucket` undefined means the account level. */
+/** Returns whether a key may read (or, with `write`, change) a bucket. An undefined `bucket` means the account level. */
 export function keyAllows(info: AccessKeyInfo, bucket: string | undefined, write: boolean): boolean {
   if (write && info.readOnly) return false;
   if (bucket === undefined) return info.buckets === null || !write;

@@ -19,11 +19,11 @@ type Env = Record<string, string | undefined>;
 /**
  * Resolves `BUCKET[/PREFIX]` (an opsbox bucket, whatever its backend),
  * `s3://`, `r2://` or `azure://` locations. Remote credentials come from the
- * environment variables their own tools read, so secrets never sit in argv:
- * AWS_* for s3:// (AWS_ENDPOINT_URL for a service other than Amazon S3),
- * R2_ACCOUNT_ID or R2_ENDPOINT with R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY
- * for r2://, and AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT
- * with AZURE_STORAGE_KEY for azure://.
+ * environment variables their own tools read, so secrets never sit in argv.
+ * s3:// reads AWS_* (AWS_ENDPOINT_URL for a service other than Amazon S3).
+ * r2:// reads R2_ACCOUNT_ID or R2_ENDPOINT, R2_ACCESS_KEY_ID and
+ * R2_SECRET_ACCESS_KEY. azure:// reads AZURE_STORAGE_CONNECTION_STRING, or
+ * AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY.
  */
 export async function resolveLocation(context: Context, storage: StorageService, text: string, env: Env = process.env): Promise<Location> {
   const tmpDir = context.dataDir.path('tmp', 'sync');

@@ -65,7 +65,7 @@ interface PartRow {
 
 /**
  * Multipart uploads for every backend. Parts are staged under the bucket's
- * local folder; completing an upload joins them into one temp file and
+ * local folder. Completing an upload joins them into one temp file and
  * commits it like a single PUT, so a half-completed upload never shows.
  */
 export class MultipartService {

@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { BodyHasher, checksumHeader, type BodyDigest, type ChecksumAlgorithm } from './checksums.js';
 import { s3Error } from './errors.js';
 
-/** What a body must match once it has been read in full. */
+/** Expected properties of a body, checked once it has been read in full. */
 export interface BodyExpectations {
   /** Length announced by Content-Length or x-amz-decoded-content-length. */
   size?: number;

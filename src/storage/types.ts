@@ -73,16 +73,16 @@ export interface ObjectStream {
 }
 
 /**
- * Where a bucket's objects live: local disk, an S3-compatible service or
+ * Storage of a bucket's objects: local disk, an S3-compatible service or
  * Azure Blob. Writes arrive staged in a local temp file that was already
  * verified, so a bad checksum never reaches any backend.
  */
 export interface Backend {
   head(key: string): Promise<ObjectInfo | undefined>;
   /**
-   * Opens an object for reading. `prepare` sees the object's info before any
-   * byte is read: it may throw (a failed precondition) or return the range
-   * to read.
+   * Opens an object for reading. `prepare` receives the object's info before
+   * any byte is read. It may throw (a failed precondition) or return the
+   * range to read.
    */
   open(key: string, prepare?: (info: ObjectInfo) => ByteRange | undefined): Promise<ObjectStream | undefined>;
   /** Makes the staged file the object's content; consumes the temp file. */

@@ -50,7 +50,7 @@ async function azureKeys(prefix = ''): Promise<string[]> {
   return keys;
 }
 
-/** The same S3 calls against a bucket whatever its backend; `where` reads the backend's own keys. */
+/** Runs the same S3 calls against a bucket whatever its backend. `where` lists the backend's own keys. */
 async function exerciseBucket(bucket: string, where: () => Promise<string[]>, storedPrefix: string): Promise<void> {
   const client = local.client;
   const put = await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'docs/a b+c.txt', Body: 'first', ContentType: 'text/plain', Metadata: { 'x-team': 'ops' } }));

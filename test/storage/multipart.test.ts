@@ -31,7 +31,7 @@ function md5(data: Buffer): string {
   return createHash('md5').update(data).digest('hex');
 }
 
-/** The multipart ETag as S3 and R2 compute it: MD5 of the binary part MD5s, then -N. */
+/** Computes the multipart ETag as S3 and R2 do: MD5 of the binary part MD5s, then -N. */
 function multipartEtag(parts: Buffer[]): string {
   const joined = Buffer.concat(parts.map((part) => createHash('md5').update(part).digest()));
   return `${md5(joined)}-${parts.length}`;

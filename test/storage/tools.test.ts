@@ -22,7 +22,7 @@ interface ToolResult {
 /** Runs a real S3 client (awscli, rclone, s3cmd) without blocking the endpoint in this process. */
 function run(command: string, args: string[], env: Record<string, string> = {}): Promise<ToolResult> {
   // The CA bundle variable points Go and Python clients at a proxy CA that
-  // a plain-HTTP loopback endpoint never needs; rclone fails to start with it.
+  // a plain-HTTP loopback endpoint never needs. rclone fails to start with it.
   const { AWS_CA_BUNDLE: _bundle, ...base } = process.env;
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { env: { ...base, ...env }, cwd: work });

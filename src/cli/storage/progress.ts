@@ -6,13 +6,13 @@ import cliProgress from 'cli-progress';
 const MIN_PROGRESS_BYTES = 8 * 1024 * 1024;
 
 export interface ByteProgress {
-  /** A pass-through stream that advances the bar by the bytes it sees. */
+  /** Creates a pass-through stream that advances the bar by the bytes it passes. */
   counter(): Transform;
   advance(bytes: number): void;
   stop(): void;
 }
 
-/** A progress bar in bytes on stderr, drawn only on a terminal and for large transfers. */
+/** Creates a progress bar in bytes on stderr, only on a terminal and for large transfers. */
 export function byteProgress(label: string, total: number): ByteProgress | undefined {
   if (!process.stderr.isTTY || total < MIN_PROGRESS_BYTES) return undefined;
   const bar = new cliProgress.SingleBar(

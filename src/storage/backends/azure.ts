@@ -217,6 +217,8 @@ function azureError(error: unknown, key: string): UserError {
   if (error instanceof UserError) return error;
   const status = error instanceof RestError ? error.statusCode : undefined;
   const code = error instanceof RestError ? (error.code ?? 'RestError') : 'Error';
-  const kind = status === 403 ? 'permission' : status === 404 ? 'not_found' : 'unavailable';
+  let kind: 'permission' | 'not_found' | 'unavailable' = 'unavailable';
+  if (status === 403) kind = 'permission';
+  if (status === 404) kind = 'not_found';
   return new UserError(kind, `Azure Blob failed on "${key}": ${code}${status ? ` (HTTP ${status})` : ''}. Check the account, key, endpoint and container of the bucket.`, { code, cause: error });
 }

@@ -26,9 +26,9 @@ interface ObjectRow {
 const READ_BUFFER = 1024 * 1024;
 
 /**
- * Objects on local disk. A key never becomes a path: each version of an
+ * Objects on local disk. A key never becomes a path. Each version of an
  * object is a file named after the SHA-256 of its key plus a random id,
- * under `objects/<first two hex digits>/`, so keys such as `../x`, `a//b` or
+ * under `objects/<first two hex digits>/`. So keys such as `../x`, `a//b` or
  * `tmp/...` cannot leave the bucket folder or collide with its layout. The
  * state store maps each key to its current file.
  */

@@ -199,7 +199,9 @@ export function remoteError(error: unknown, bucket: string, key: string): UserEr
   if (error instanceof UserError) return error;
   const name = error instanceof S3ServiceException ? error.name : (error as any)?.code ?? 'Error';
   const status = error instanceof S3ServiceException ? error.$metadata.httpStatusCode : undefined;
-  const kind = status === 403 ? 'permission' : status === 404 ? 'not_found' : 'unavailable';
+  let kind: 'permission' | 'not_found' | 'unavailable' = 'unavailable';
+  if (status === 403) kind = 'permission';
+  if (status === 404) kind = 'not_found';
   return new UserError(kind, `The S3 service failed on bucket "${bucket}", key "${key}": ${name}${status ? ` (HTTP ${status})` : ''}: ${(error as Error)?.message ?? error}. Check the endpoint, region and keys of the bucket.`, {
     code: name,
     cause: error,

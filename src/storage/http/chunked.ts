@@ -11,7 +11,7 @@ export interface ChunkSigner {
 }
 
 const EMPTY_SHA256 = createHash('sha256').digest('hex');
-/** Longest chunk-size line accepted (hex size plus `;chunk-signature=` and 64 hex digits). */
+/** Maximum length of a chunk-size line (hex size plus `;chunk-signature=` and 64 hex digits). */
 const MAX_LINE = 4096;
 /** Bytes of trailer headers accepted after the last chunk. */
 const MAX_TRAILER = 16 * 1024;
@@ -24,7 +24,7 @@ type State = 'size' | 'data' | 'data-end' | 'trailer' | 'done';
  * Decodes an `aws-chunked` body (`<hex size>[;chunk-signature=…]\r\n<data>\r\n`
  * … `0\r\n<trailers>\r\n`) into the object's bytes. Node already removed the
  * outer HTTP chunked framing. With a signer, each chunk signature is checked
- * against the chain that starts at the request's seed signature; the
+ * against the chain that starts at the request's seed signature. The
  * trailing headers (such as `x-amz-checksum-crc32`) are kept in `trailers`.
  */
 export class AwsChunkedDecoder extends Transform {

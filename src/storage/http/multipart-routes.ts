@@ -13,7 +13,8 @@ export async function createUpload(multipart: MultipartService, request: S3Reque
     throw s3Error('InvalidRequest', `Invalid x-amz-checksum-type "${typeHeader}": use FULL_OBJECT or COMPOSITE.`);
   }
   // S3's default type: FULL_OBJECT for CRC64NVME (its only type), COMPOSITE otherwise.
-  const checksumType = algorithm ? ((typeHeader ?? (algorithm === 'CRC64NVME' ? 'FULL_OBJECT' : 'COMPOSITE')) as 'FULL_OBJECT' | 'COMPOSITE') : undefined;
+  let checksumType: 'FULL_OBJECT' | 'COMPOSITE' | undefined;
+  if (algorithm) checksumType = (typeHeader as 'FULL_OBJECT' | 'COMPOSITE' | undefined) ?? (algorithm === 'CRC64NVME' ? 'FULL_OBJECT' : 'COMPOSITE');
   const upload = await multipart.create(bucket, key, { headers: objectHeadersFrom(request), metadata: metadataFrom(request), checksumAlgorithm: algorithm, checksumType });
   const headers: Record<string, string> = {};
   if (algorithm) {

@@ -21,14 +21,14 @@ export interface S3Request {
   query: Array<[string, string]>;
   params: Map<string, string>;
   auth?: Authorization;
-  /** Set once the handler started reading the body, so the server knows whether to drain it. */
+  /** Set once the handler started reading the body, so the server can tell whether to drain it. */
   bodyRead: boolean;
 }
 
 /**
  * Splits a request into bucket, key and query. Virtual-host style
  * (`BUCKET.localhost`) takes the bucket from the Host header when the host
- * ends with one of `virtualHostSuffixes`; otherwise the first path segment is
+ * ends with one of `virtualHostSuffixes`. Otherwise the first path segment is
  * the bucket (path style). The key is the rest of the path, percent-decoded
  * once, with `/`, `//` and `..` kept as they are.
  */
@@ -189,7 +189,7 @@ export function bodySource(request: S3Request): BodySource {
   return { stream, expect, algorithm };
 }
 
-/** Marks the body as being read and answers `Expect: 100-continue`. */
+/** Marks the body as being read and sends `100 Continue` when the client expects it. */
 export function startBody(request: S3Request): void {
   request.bodyRead = true;
   if ((header(request, 'expect') ?? '').toLowerCase() === '100-continue') request.res.writeContinue();

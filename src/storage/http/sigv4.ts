@@ -61,7 +61,7 @@ interface Credential {
  * Verifies AWS Signature Version 4 in the Authorization header or in a
  * presigned URL's query. The canonical request and the signature come from
  * @smithy/signature-v4, the signer of the AWS SDK, fed with the headers the
- * client said it signed; this module only parses and compares.
+ * client listed as signed. This module only parses and compares.
  */
 export class SigV4Verifier {
   constructor(
