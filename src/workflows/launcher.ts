@@ -173,6 +173,8 @@ class LauncherHelper {
   }
 }
 
+// NOTE: one helper. On the 2-core machine this was measured on, two or three
+// helpers gave no steady gain over one while other processes loaded the cores.
 let shared: LauncherHelper | undefined;
 
 function helper(): LauncherHelper {

@@ -1,4 +1,5 @@
-import { closeSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fstat, open, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { promisify } from 'node:util';
 
 import type { Context } from '../core/context.js';
 import type { Masker } from '../secrets/masker.js';
@@ -13,6 +14,9 @@ export interface LogLine {
   step?: number;
   text: string;
 }
+
+const openFile = promisify(open);
+const fstatFile = promisify(fstat);
 
 /** Default size limit of one run's log; OPSBOX_RUN_LOG_MAX_BYTES overrides it. */
 export const DEFAULT_LOG_MAX_BYTES = 16 * 1024 * 1024;
@@ -36,13 +40,23 @@ export class RunLog {
   private bytes = 0;
   private dropped = 0;
 
-  constructor(
+  private constructor(
     readonly file: string,
     private readonly masker: Masker,
-    private readonly maxBytes = logMaxBytes(),
+    private readonly maxBytes: number,
+    fd: number,
+    bytes: number,
   ) {
-    this.fd = openSync(file, 'a', 0o600);
-    this.bytes = statSync(file).size;
+    this.fd = fd;
+    this.bytes = bytes;
+  }
+
+  /** Opens a run's log for appending, off the event loop. */
+  static async open(file: string, masker: Masker, maxBytes = logMaxBytes()): Promise<RunLog> {
+    // A raw descriptor, not a FileHandle, which would close it when collected.
+    const fd = await openFile(file, 'a', 0o600);
+    const { size } = await fstatFile(fd);
+    return new RunLog(file, masker, maxBytes, fd, size);
   }
 
   write(text: string, job?: string, step?: number): void {

@@ -1,5 +1,4 @@
-import { mkdirSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 
 import type { Context } from '../core/context.js';
 import { errorMessage } from '../core/errors.js';
@@ -60,8 +59,8 @@ export class RunExecution {
   async execute(): Promise<RunRecord> {
     const { context, store, run, request } = this;
     const masker = new Masker(request.secrets.values());
-    const tempDir = createRunFolders(context, run.id, request.workspace);
-    const log = new RunLog(runLogPath(context, run.id), masker, this.settings.logMaxBytes);
+    const tempDir = await createRunFolders(context, run.id, request.workspace);
+    const log = await RunLog.open(runLogPath(context, run.id), masker, this.settings.logMaxBytes);
     const logger = context.logger.child({ run: run.id, workflow: run.workflow });
     const scope: RunScope = { context, logger, store, run, workflow: request.workflow, inputs: request.inputs, vars: request.vars, secrets: request.secrets, masker, log, tempDir, workspace: request.workspace, killGraceMs: this.settings.killGraceMs, signal: this.controller.signal, summaries: [] };
 
@@ -188,16 +187,17 @@ const createdFolders = new Set<string>();
 /**
  * Creates the run's temp folder, and once per process the shared folders
  * (runs, tmp, the workspace), which a recursive mkdir per run would stat again
- * each time.
+ * each time. File system calls of the run go through the thread pool, off
+ * the event loop that serves every other run.
  */
-function createRunFolders(context: Context, runId: number, workspace: string): string {
+async function createRunFolders(context: Context, runId: number, workspace: string): Promise<string> {
   for (const folder of [context.dataDir.path('runs'), context.dataDir.path('tmp'), workspace]) {
     if (createdFolders.has(folder)) continue;
-    mkdirSync(folder, { recursive: true, mode: 0o700 });
+    await mkdir(folder, { recursive: true, mode: 0o700 });
     createdFolders.add(folder);
   }
   const tempDir = context.dataDir.path('tmp', `run-${runId}`);
-  mkdirSync(tempDir, { mode: 0o700 });
+  await mkdir(tempDir, { mode: 0o700 });
   return tempDir;
 }
 

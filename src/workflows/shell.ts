@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 
@@ -74,7 +74,7 @@ export async function runShell(options: ShellOptions): Promise<ShellResult> {
   const toCommand = resolveShell(options.shell);
   const probe = toCommand(options.scriptPath);
   const file = options.scriptPath + probe.extension;
-  writeFileSync(file, options.script, { mode: 0o700 });
+  await writeFile(file, options.script, { mode: 0o700 });
   const { command, args } = toCommand(file);
 
   const streams = { 1: new LineSplitter(options.onLine), 2: new LineSplitter(options.onLine) };

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -139,11 +139,11 @@ async function runScript(input: StepInput, attempt: number, signal: AbortSignal)
     onLine: (line) => scope.log.write(line, input.jobKey, input.number),
   });
 
-  const summary = readIfExists(files.summary);
-  if (summary.trim() !== '') scope.summaries.push(summary);
-  const outputs = parseFileCommands(readIfExists(files.output), '$GITHUB_OUTPUT');
-  const stepEnv = parseFileCommands(readIfExists(files.env), '$GITHUB_ENV');
-  const paths = readIfExists(files.path).split('\n').map((line) => line.trim()).filter(Boolean);
+  const [summary, outputText, envText, pathText] = await Promise.all([files.summary, files.output, files.env, files.path].map(readIfExists));
+  if (summary!.trim() !== '') scope.summaries.push(summary!);
+  const outputs = parseFileCommands(outputText!, '$GITHUB_OUTPUT');
+  const stepEnv = parseFileCommands(envText!, '$GITHUB_ENV');
+  const paths = pathText!.split('\n').map((line) => line.trim()).filter(Boolean);
   const ok = result.exitCode === 0;
   let error: string | null = null;
   if (!ok && !signal.aborted) {
@@ -182,9 +182,9 @@ async function runAction(input: StepInput, signal: AbortSignal): Promise<Attempt
  * advance: `>>` creates them, and skipping four empty files per step is a
  * measurable share of a short step's cost.
  */
-function readIfExists(file: string): string {
+async function readIfExists(file: string): Promise<string> {
   try {
-    return readFileSync(file, 'utf8');
+    return await readFile(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return '';
     throw error;
