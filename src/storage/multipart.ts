@@ -44,6 +44,8 @@ export interface PartInfo {
 export interface CompletedPart {
   partNumber: number;
   etag: string;
+  /** Checksums the client lists for the part (`<ChecksumCRC32>` and so on), checked against the stored one. */
+  checksums?: Partial<Record<ChecksumAlgorithm, string>>;
 }
 
 interface UploadRow {
@@ -233,6 +235,13 @@ export class MultipartService {
       const row = stored.get(part.partNumber);
       if (!row || normalizeEtag(part.etag) !== row.etag) {
         throw s3Error('InvalidPart', `Part ${part.partNumber} with ETag "${normalizeEtag(part.etag)}" was not uploaded to upload "${upload.uploadId}": upload it or fix its ETag.`);
+      }
+      if (row.checksum) {
+        const [algorithm, value] = splitChecksum(row.checksum);
+        const listed = part.checksums?.[algorithm];
+        if (listed !== undefined && listed !== value) {
+          throw s3Error('InvalidPart', `Part ${part.partNumber} lists ${algorithm} checksum "${listed}" but was uploaded with "${value}".`);
+        }
       }
       rows.push(row);
     }

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { createWriteStream, mkdirSync } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
+import { open, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 import { BodyHasher, checksumHeader, type BodyDigest, type ChecksumAlgorithm } from './checksums.js';
 import { s3Error } from './errors.js';
+import { SyncedFileWriter } from './file-writer.js';
 
 /** Expected properties of a body, checked once it has been read in full. */
 export interface BodyExpectations {
@@ -39,20 +40,22 @@ export async function stageBody(source: Readable, tmpDir: string, algorithms: It
   mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
   const file = tempFileName(tmpDir, 'upload');
   const hasher = new BodyHasher(algorithms, { sha256: expect.sha256Hex !== undefined });
+  const handle = await open(file, 'wx', 0o600);
   try {
     const hashing = new Transform({
+      highWaterMark: WRITE_BUFFER,
       transform(chunk: Buffer, _encoding, callback) {
         hasher.update(chunk);
         callback(null, chunk);
       },
     });
-    // `flush: true` fsyncs the file before the stream closes, and the
-    // pipeline resolves only after that close.
-    await pipeline(source, hashing, createWriteStream(file, { flags: 'wx', mode: 0o600, flush: true, highWaterMark: WRITE_BUFFER }));
+    await pipeline(source, hashing, new SyncedFileWriter(handle));
+    await handle.close();
     const digest = await hasher.digest();
     verifyDigest(digest, expect);
     return { file, digest };
   } catch (error) {
+    await handle.close().catch(() => undefined);
     await rm(file, { force: true });
     throw error;
   }

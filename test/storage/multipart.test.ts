@@ -92,6 +92,18 @@ describe('multipart uploads', () => {
       [1, 5 * MIB, `"${md5(one)}"`],
       [2, two.length, `"${md5(two)}"`],
     ]);
+    await expectS3Error(
+      fixture.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: 'big',
+          Key: 'low/level',
+          UploadId: uploadId,
+          MultipartUpload: { Parts: [{ PartNumber: 1, ETag: partOne.ETag, ChecksumCRC32: 'AAAAAA==' }, { PartNumber: 2, ETag: partTwo.ETag }] },
+        }),
+      ),
+      'InvalidPart',
+      400,
+    );
     const firstPage = await fixture.client.send(new ListPartsCommand({ Bucket: 'big', Key: 'low/level', UploadId: uploadId, MaxParts: 1 }));
     assert.equal(firstPage.IsTruncated, true);
     assert.equal(firstPage.NextPartNumberMarker, '1');

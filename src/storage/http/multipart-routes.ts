@@ -1,4 +1,4 @@
-import { checksumHeader, parseChecksumAlgorithm } from '../checksums.js';
+import { CHECKSUM_ALGORITHMS, checksumHeader, parseChecksumAlgorithm, type ChecksumAlgorithm } from '../checksums.js';
 import { s3Error } from '../errors.js';
 import type { MultipartService } from '../multipart.js';
 import { copySource, writeResultHeaders } from './object-routes.js';
@@ -58,7 +58,12 @@ export async function completeUpload(multipart: MultipartService, request: S3Req
   const parts = ((body.Part ?? []) as Array<Record<string, unknown>>).map((part) => {
     const number = String(part.PartNumber ?? '').trim();
     if (!/^\d+$/.test(number) || part.ETag === undefined) throw s3Error('MalformedXML', 'Each <Part> needs a <PartNumber> and an <ETag>.');
-    return { partNumber: Number(number), etag: String(part.ETag) };
+    const checksums: Partial<Record<ChecksumAlgorithm, string>> = {};
+    for (const algorithm of CHECKSUM_ALGORITHMS) {
+      const value = part[`Checksum${algorithm}`];
+      if (value !== undefined) checksums[algorithm] = String(value).trim();
+    }
+    return { partNumber: Number(number), etag: String(part.ETag), checksums };
   });
   const info = await multipart.complete(bucket, key, uploadId, parts, writeConditionFrom(request));
   const result: Record<string, unknown> = { Location: `/${bucket}/${encodeURI(key)}`, Bucket: bucket, Key: key, ETag: quoteEtag(info.etag) };
