@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 
 import Database from 'better-sqlite3';
 
-import { runCli, tempDir } from '../helpers/cli.js';
+import { BIN, runCli, tempDir } from '../helpers/cli.js';
 
 describe('opsbox secret', () => {
   const temp = tempDir('secrets');
@@ -68,6 +69,26 @@ describe('opsbox secret', () => {
     check(runCli(['secret', 'delete', 'api_token'], { dataDir }));
     const missing = check(runCli(['secret', 'delete', 'API_TOKEN'], { dataDir }), 4);
     assert.equal(missing.stderr, 'opsbox: Secret "API_TOKEN" not found. List secrets with `opsbox secret list`.\n');
+  });
+
+  it('reads a value from a hidden prompt on a terminal', async () => {
+    // script(1) gives the CLI a pseudo-terminal, so stdin.isTTY is true as for a person typing.
+    const command = `${process.execPath} ${BIN} --data-dir ${dataDir} secret set PROMPTED`;
+    const child = spawn('script', ['-qc', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let screen = '';
+    const code = await new Promise<number | null>((resolve) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        screen += chunk.toString();
+        // Type only once the prompt is shown, when echo is already off.
+        if (screen.includes('Value for PROMPTED: ') && !child.stdin.writableEnded) child.stdin.end('hunter2\r');
+      });
+      child.on('close', resolve);
+    });
+    assert.equal(code, 0, screen);
+    assert.ok(!screen.includes('hunter2'), `the value was echoed: ${screen}`);
+    const file = path.join(temp.dir, 'check.yml');
+    writeFileSync(file, 'on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - run: test "${{ secrets.PROMPTED }}" = hunter2\n');
+    check(runCli(['workflow', 'run', file], { dataDir }));
   });
 
   it('fails clearly with a wrong key instead of returning garbage', () => {

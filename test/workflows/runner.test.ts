@@ -128,6 +128,51 @@ jobs:
     assert.deepEqual(output(result, 'shells'), ['sh says 42', 'node says 42', 'python says 42', 'custom']);
   });
 
+  it('applies defaults, working-directory and GITHUB_PATH', async () => {
+    const result = await runYaml(
+      context,
+      `on: workflow_dispatch
+defaults:
+  run:
+    shell: sh
+jobs:
+  a:
+    defaults:
+      run:
+        working-directory: sub
+    steps:
+      - working-directory: .
+        run: mkdir -p sub/bin && printf '#!/bin/sh\\necho tool ran\\n' > sub/bin/tool && chmod +x sub/bin/tool
+      - run: |
+          echo "in $(basename "$PWD") with $(readlink /proc/$$/exe | xargs basename)"
+          echo "$PWD/bin" >> "$GITHUB_PATH"
+      - run: tool
+`,
+    );
+    assert.equal(result.run.status, 'success', result.log.join('\n'));
+    assert.deepEqual(output(result, 'a'), ['in sub with dash', 'tool ran']);
+  });
+
+  it('expands a matrix given as a fromJSON expression', async () => {
+    const result = await runYaml(
+      context,
+      `on:
+  workflow_dispatch:
+    inputs:
+      targets: {default: '["eu", "us"]'}
+jobs:
+  deploy:
+    strategy:
+      matrix:
+        region: \${{ fromJSON(inputs.targets) }}
+    steps:
+      - run: echo "deploy \${{ matrix.region }}"
+`,
+    );
+    assert.deepEqual(result.jobs.map((job) => job.key), ['deploy (eu)', 'deploy (us)']);
+    assert.deepEqual(output(result, 'deploy (us)'), ['deploy us']);
+  });
+
   it('fails a step whose output block has no closing delimiter', async () => {
     const result = await runYaml(context, 'on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - run: printf "x<<EOF\\nvalue\\n" >> "$GITHUB_OUTPUT"\n');
     assert.equal(result.run.status, 'failure');

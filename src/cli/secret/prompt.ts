@@ -6,8 +6,9 @@ import { UserError } from '../../core/errors.js';
  */
 export async function promptHidden(question: string): Promise<string> {
   const stdin = process.stdin;
-  process.stderr.write(question);
+  // Echo goes off before the question appears, so keys typed at once are not shown.
   stdin.setRawMode(true);
+  process.stderr.write(question);
   stdin.resume();
   let value = '';
   try {
