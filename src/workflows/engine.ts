@@ -1,5 +1,4 @@
 import type { Context } from '../core/context.js';
-import { UserError } from '../core/errors.js';
 import { Masker } from '../secrets/masker.js';
 import { SecretStore } from '../secrets/store.js';
 import { ExpressionScope, parseTemplate } from './expressions.js';
@@ -213,10 +212,4 @@ export function engineFor(context: Context): WorkflowEngine {
     engines.set(context, engine);
   }
   return engine;
-}
-
-export function requireFinished(run: RunRecord): void {
-  if (run.status === 'queued' || run.status === 'running') {
-    throw new UserError('conflict', `Run ${run.id} is still ${run.status}.`);
-  }
 }

@@ -149,14 +149,6 @@ export class RunStore {
     return rows.map(toRun);
   }
 
-  /** Runs of a concurrency group that are queued or running, oldest first. */
-  activeInGroup(group: string): RunRecord[] {
-    const rows = this
-      .sql("SELECT * FROM workflow_runs WHERE concurrency_group = ? AND status IN ('queued', 'running') ORDER BY id")
-      .all(group) as RunRow[];
-    return rows.map(toRun);
-  }
-
   requestCancel(id: number): RunRecord {
     const run = this.getRun(id);
     if (FINISHED_RUN_STATUSES.includes(run.status)) {

@@ -1,3 +1,4 @@
+import { UserError } from '../../core/errors.js';
 import { RunStore } from '../../workflows/store.js';
 import type { CommandSpec } from '../command.js';
 import { printJson, printTable } from '../output.js';
@@ -12,7 +13,8 @@ export const runsCommand: CommandSpec = {
     { flags: '--json', description: 'print as JSON' },
   ],
   run({ args: [workflow], options, context }) {
-    const limit = Math.max(1, Math.min(1000, Number(options.limit) || 20));
+    const limit = Number(options.limit);
+    if (!Number.isInteger(limit) || limit <= 0 || limit > 1000) throw new UserError('usage', `Invalid --limit "${options.limit}": use a number from 1 to 1000.`);
     const runs = new RunStore(context.state).listRuns({ workflow, status: options.status, limit });
     if (options.json) return printJson(runs);
     printTable(RUN_COLUMNS, runs.map(runRow), 'No runs yet. Start one with `opsbox workflow run NAME`.');

@@ -8,7 +8,7 @@ export interface RunDetails extends RunRecord {
   jobs: (JobRecord & { steps: StepRecord[] })[];
 }
 
-/** A run with its jobs, each with its steps. */
+/** Loads a run with its jobs, each with its steps. */
 export function runDetails(store: RunStore, id: number): RunDetails {
   const run = store.getRun(id);
   const steps = store.steps(id);
