@@ -251,6 +251,9 @@ jobs:
 `,
     );
     assert.deepEqual(result.jobs.map((job) => job.key), ['test (linux, 18, true)', 'test (linux, 20, true)', 'test (mac, 20)', 'test (windows, 20)']);
+    for (let i = 1; i < result.jobs.length; i++) {
+      assert.ok(Date.parse(result.jobs[i]!.startedAt!) >= Date.parse(result.jobs[i - 1]!.finishedAt!), 'max-parallel: 1 ran two jobs at once');
+    }
     assert.deepEqual(output(result, 'test (linux, 18, true)'), ['linux-18-true 0/4']);
     assert.deepEqual(output(result, 'test (mac, 20)'), ['mac-20- 2/4']);
   });
@@ -291,6 +294,13 @@ jobs:
     assert.equal(result.run.status, 'success');
     assert.equal(result.steps[0]!.attempts, 3);
     assert.deepEqual(output(result, 'a'), ['Error: The process exited with code 1.', 'Attempt 1 of 3 failed; retrying in 0.05s.', 'Error: The process exited with code 1.', 'Attempt 2 of 3 failed; retrying in 0.05s.']);
+  });
+
+  it('retries with exponential backoff', async () => {
+    const result = await runYaml(context, 'on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - retry: {attempts: 3, delay-seconds: 0.05}\n        run: exit 1\n');
+    assert.equal(result.run.status, 'failure');
+    assert.equal(result.steps[0]!.attempts, 3);
+    assert.deepEqual(output(result, 'a').filter((line) => line.startsWith('Attempt')), ['Attempt 1 of 3 failed; retrying in 0.05s.', 'Attempt 2 of 3 failed; retrying in 0.1s.']);
   });
 
   it('step timeout kills a process group ignoring SIGTERM', async () => {
