@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { crc32 as zlibCrc32 } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 
 import { Sha256 } from '@aws-crypto/sha256-js';
@@ -205,15 +206,19 @@ describe('checksums and payload hashes', () => {
   it('accepts a signed aws-chunked body and rejects a tampered chunk', async () => {
     const chunks = [Buffer.alloc(9000, 'a'), Buffer.alloc(100, 'b')];
     const signingDate = new Date();
-    const encode = async (tamper: boolean) => {
+    const crc32 = Buffer.alloc(4);
+    crc32.writeUInt32BE(zlibCrc32(Buffer.concat(chunks)));
+    /** Frames and signs the body as the signed streaming forms do; `trailer` adds a signed CRC32 trailer. */
+    const encode = async (tamper: boolean, trailer?: { value: string; signature?: 'good' | 'bad' }) => {
       const url = new URL(fixture.server.url);
       const total = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
       const signer = new SignatureV4({ credentials: { accessKeyId: fixture.accessKeyId, secretAccessKey: fixture.secretAccessKey }, region: 'us-east-1', service: 's3', sha256: Sha256, uriEscapePath: false });
       const headers: Record<string, string> = {
         host: url.host,
-        'x-amz-content-sha256': 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD',
+        'x-amz-content-sha256': trailer ? 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER' : 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD',
         'content-encoding': 'aws-chunked',
         'x-amz-decoded-content-length': String(total),
+        ...(trailer ? { 'x-amz-trailer': 'x-amz-checksum-crc32' } : {}),
       };
       const framed: Buffer[] = [];
       const signed = await signer.sign({ method: 'PUT', protocol: 'http:', hostname: url.hostname, path: '/safe/streamed', query: {}, headers }, { signingDate });
@@ -225,7 +230,16 @@ describe('checksums and payload hashes', () => {
         const stringToSign = ['AWS4-HMAC-SHA256-PAYLOAD', longDate, scope, previous, empty, createHash('sha256').update(chunk).digest('hex')].join('\n');
         previous = await signer.sign(stringToSign, { signingDate });
         const data = tamper && chunk.length === 100 ? Buffer.alloc(100, 'c') : chunk;
-        framed.push(Buffer.from(`${chunk.length.toString(16)};chunk-signature=${previous}\r\n`), data, Buffer.from('\r\n'));
+        framed.push(Buffer.from(`${chunk.length.toString(16)};chunk-signature=${previous}\r\n`), data);
+        if (chunk.length > 0 || !trailer) framed.push(Buffer.from('\r\n'));
+      }
+      if (trailer) {
+        const line = `x-amz-checksum-crc32:${trailer.value}\n`;
+        const stringToSign = ['AWS4-HMAC-SHA256-TRAILER', longDate, scope, previous, createHash('sha256').update(line).digest('hex')].join('\n');
+        const signature = trailer.signature === 'bad' ? '0'.repeat(64) : await signer.sign(stringToSign, { signingDate });
+        framed.push(Buffer.from(`x-amz-checksum-crc32:${trailer.value}\r\n`));
+        if (trailer.signature) framed.push(Buffer.from(`x-amz-trailer-signature:${signature}\r\n`));
+        framed.push(Buffer.from('\r\n'));
       }
       const body = Buffer.concat(framed);
       return rawRequest(fixture, 'PUT', '/safe/streamed', { ...(signed.headers as Record<string, string>), 'content-length': String(body.length) }, body);
@@ -239,6 +253,22 @@ describe('checksums and payload hashes', () => {
     assert.equal(good.status, 200, good.body);
     const get = await fixture.client.send(new GetObjectCommand({ Bucket: 'safe', Key: 'streamed' }));
     assert.ok(Buffer.from(await get.Body!.transformToByteArray()).equals(Buffer.concat(chunks)));
+    await fixture.client.send(new DeleteObjectCommand({ Bucket: 'safe', Key: 'streamed' }));
+
+    const cases: Array<[{ value: string; signature?: 'good' | 'bad' }, number, string | undefined]> = [
+      [{ value: crc32.toString('base64'), signature: 'bad' }, 403, 'SignatureDoesNotMatch'],
+      [{ value: crc32.toString('base64') }, 403, 'SignatureDoesNotMatch'],
+      [{ value: 'AAAAAA==', signature: 'good' }, 400, 'BadDigest'],
+    ];
+    for (const [trailer, status, code] of cases) {
+      const response = await encode(false, trailer);
+      assert.equal(response.status, status, JSON.stringify(trailer));
+      assert.equal(errorCode(response.body), code);
+      assert.equal(await exists('streamed'), false);
+    }
+    const withTrailer = await encode(false, { value: crc32.toString('base64'), signature: 'good' });
+    assert.equal(withTrailer.status, 200, withTrailer.body);
+    assert.equal(withTrailer.headers['x-amz-checksum-crc32'], crc32.toString('base64'));
   });
 
   it('returns keys url-encoded on the wire', async () => {

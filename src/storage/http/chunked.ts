@@ -38,7 +38,15 @@ export class AwsChunkedDecoder extends Transform {
   private lastChunkSize = -1;
   private trailerText = '';
 
-  constructor(private readonly signer?: ChunkSigner, seedSignature = '') {
+  /**
+   * `signedTrailer` is set for STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER,
+   * whose trailer must carry an x-amz-trailer-signature.
+   */
+  constructor(
+    private readonly signer?: ChunkSigner,
+    seedSignature = '',
+    private readonly signedTrailer = false,
+  ) {
     super();
     this.previousSignature = seedSignature;
   }
@@ -152,7 +160,11 @@ export class AwsChunkedDecoder extends Transform {
 
   private async verifyTrailer(): Promise<void> {
     const signature = this.trailers.get('x-amz-trailer-signature');
-    if (!this.signer || signature === undefined) return;
+    if (!this.signer) return;
+    if (signature === undefined) {
+      if (this.signedTrailer) throw s3Error('SignatureDoesNotMatch', 'The aws-chunked body has no x-amz-trailer-signature although its payload is a signed one with a trailer.');
+      return;
+    }
     const expected = await this.signer.signTrailer(this.previousSignature, this.trailerText);
     if (expected !== signature) throw s3Error('SignatureDoesNotMatch', 'The trailer signature of the aws-chunked body does not match.');
   }

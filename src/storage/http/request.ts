@@ -175,7 +175,8 @@ export function bodySource(request: S3Request): BodySource {
     expect.checksums = () => headerChecksums;
     return { stream: request.req, expect, algorithm };
   }
-  const decoder = new AwsChunkedDecoder(payload.kind === 'chunked' ? payload.signer : undefined, payload.kind === 'chunked' ? payload.seedSignature : '');
+  const decoder =
+    payload.kind === 'chunked' ? new AwsChunkedDecoder(payload.signer, payload.seedSignature, payload.signer !== undefined && payload.trailer) : new AwsChunkedDecoder();
   const stream = pipeline(request.req, decoder, () => undefined);
   expect.checksums = () => {
     const expected = { ...headerChecksums };
