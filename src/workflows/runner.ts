@@ -113,10 +113,14 @@ export class RunExecution {
         if (!needs.every((need) => results.has(need))) continue;
         pending.delete(jobId);
         const needResults = Object.fromEntries(needs.map((need) => [need, results.get(need)!]));
-        const started = this.executeJobGroup(scope, jobId, needResults).then((result) => {
-          results.set(jobId, result);
-          running.delete(jobId);
-        });
+        // A job that cannot start (a condition or matrix that fails to evaluate) fails alone,
+        // so the run still waits for its other jobs before it is finished.
+        const started = this.executeJobGroup(scope, jobId, needResults)
+          .catch((error: unknown) => this.failJob(scope, jobId, error))
+          .then((result) => {
+            results.set(jobId, result);
+            running.delete(jobId);
+          });
         running.set(jobId, started);
       }
       if (running.size === 0) break;
@@ -170,6 +174,14 @@ export class RunExecution {
     const statuses = outcomes.map((outcome) => outcome.status);
     const result = statuses.includes('failure') ? 'failure' : statuses.includes('cancelled') ? 'cancelled' : 'success';
     return { result, outputs: Object.assign({}, ...outcomes.map((outcome) => outcome.outputs)) };
+  }
+
+  private failJob(scope: RunScope, jobId: string, error: unknown): NeedResult {
+    const message = scope.masker.mask(errorMessage(error));
+    const now = new Date().toISOString();
+    scope.store.saveJob(scope.run.id, { key: jobId, jobId, status: 'failure', matrix: null, outputs: null, error: message, startedAt: now, finishedAt: now });
+    scope.log.write(`Error: ${message}`, jobId);
+    return { result: 'failure', outputs: {} };
   }
 
   private combinations(scope: RunScope, expressions: ExpressionScope, jobId: string): (MatrixCombination | undefined)[] {

@@ -258,6 +258,15 @@ jobs:
     assert.deepEqual(output(result, 'test (mac, 20)'), ['mac-20- 2/4']);
   });
 
+  it('fails a job whose matrix does not evaluate and waits for the others', async () => {
+    const result = await runYaml(context, "on: workflow_dispatch\njobs:\n  slow:\n    steps:\n      - run: sleep 0.5; echo slow done\n  bad:\n    strategy:\n      matrix:\n        x: ${{ fromJSON('not json') }}\n    steps:\n      - run: echo never\n", { name: 'bad-matrix' });
+    assert.equal(result.run.status, 'failure');
+    assert.deepEqual(result.jobs.map((job) => [job.key, job.status]), [['slow', 'success'], ['bad', 'failure']]);
+    const file = path.join(context.dataDir.root, 'files', 'bad-matrix.yml');
+    assert.equal(result.jobs.find((job) => job.key === 'bad')!.error, `Expression failed at ${file}:9:12: Error parsing JSON when evaluating fromJson`);
+    assert.deepEqual(output(result, 'slow'), ['slow done']);
+  });
+
   it('cancels the other matrix jobs under fail-fast', async () => {
     const started = Date.now();
     const result = await runYaml(
