@@ -118,6 +118,8 @@ class LauncherHelper {
     const child = fork(entry, [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
     child.on('message', (reply: LauncherReply) => this.receive(reply));
     child.on('exit', () => this.helperExited(child));
+    // A failed fork (EAGAIN, ENOMEM) fails the pending steps like a helper that died.
+    child.on('error', () => this.helperExited(child));
     this.child = child;
     return child;
   }
