@@ -43,6 +43,15 @@ async function waitFor<T>(read: () => Promise<T | undefined>, what: string, ms =
   }
 }
 
+/** Returns whether a process has ended; a zombie waiting for init to reap it has ended. */
+function processGone(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
 describe('workflows in opsbox serve', () => {
   const temp = tempDir('workflow-serve');
   const dataDir = path.join(temp.dir, 'data');
@@ -140,7 +149,9 @@ describe('workflows in opsbox serve', () => {
     await waitFor(async () => ((await runStatus(id)) === 'running' && existsSync(pidFile) ? true : undefined), 'the slow step');
     server.child.kill('SIGKILL');
     await new Promise((resolve) => server.child.once('exit', resolve));
-    process.kill(-Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
+    // The launcher helper sees its parent's channel close and kills the step's process group.
+    const stepPid = Number(readFileSync(pidFile, 'utf8'));
+    await waitFor(async () => (processGone(stepPid) ? true : undefined), 'the step process to be killed', 5_000);
 
     server = await startServe(dataDir);
     servers.push(server.child);
