@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline, type Readable } from 'node:stream';
+import { PassThrough, type Duplex, type Readable } from 'node:stream';
 
 import { BodyHasher, CHECKSUM_ALGORITHMS, checksumHeader, parseChecksumAlgorithm, type ChecksumAlgorithm } from '../checksums.js';
 import { s3Error } from '../errors.js';
@@ -21,8 +21,6 @@ export interface S3Request {
   query: Array<[string, string]>;
   params: Map<string, string>;
   auth?: Authorization;
-  /** Set once the handler started reading the body, so the server can tell whether to drain it. */
-  bodyRead: boolean;
 }
 
 /**
@@ -45,7 +43,6 @@ export function parseRequest(req: IncomingMessage, res: ServerResponse, virtualH
     rawPath,
     query,
     params: new Map([...query].reverse()),
-    bodyRead: false,
   };
 
   const host = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
@@ -173,11 +170,11 @@ export function bodySource(request: S3Request): BodySource {
 
   if (!chunked) {
     expect.checksums = () => headerChecksums;
-    return { stream: request.req, expect, algorithm };
+    return { stream: pipeBody(request, new PassThrough({ highWaterMark: 1024 * 1024 })), expect, algorithm };
   }
   const decoder =
     payload.kind === 'chunked' ? new AwsChunkedDecoder(payload.signer, payload.seedSignature, payload.signer !== undefined && payload.trailer) : new AwsChunkedDecoder();
-  const stream = pipeline(request.req, decoder, () => undefined);
+  const stream = pipeBody(request, decoder);
   expect.checksums = () => {
     const expected = { ...headerChecksums };
     if (trailerAlgorithm) {
@@ -190,9 +187,23 @@ export function bodySource(request: S3Request): BodySource {
   return { stream, expect, algorithm };
 }
 
-/** Marks the body as being read and sends `100 Continue` when the client expects it. */
+/**
+ * Pipes the request body into `target`. Not stream.pipeline: a failure
+ * further down (a bad chunk signature, a full disk) would destroy the
+ * request, and with it the socket the S3 error response must go out on. The
+ * rest of the body is drained instead.
+ */
+function pipeBody<T extends Duplex>(request: S3Request, target: T): T {
+  request.req.on('error', (error) => target.destroy(error));
+  target.on('error', () => {
+    request.req.unpipe(target);
+    request.req.resume();
+  });
+  return request.req.pipe(target);
+}
+
+/** Sends `100 Continue` when the client expects it, once the request is known to be allowed. */
 export function startBody(request: S3Request): void {
-  request.bodyRead = true;
   if ((header(request, 'expect') ?? '').toLowerCase() === '100-continue') request.res.writeContinue();
 }
 

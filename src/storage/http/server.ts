@@ -28,6 +28,9 @@ export interface RunningS3Server {
   stop(): Promise<void>;
 }
 
+/** Errors worth a warning: someone holds a wrong or unknown key, or a clock is off. */
+const AUTH_FAILURES = new Set(['SignatureDoesNotMatch', 'InvalidAccessKeyId', 'RequestTimeTooSkewed']);
+
 /** Sub-resources of a bucket that are not implemented; asking for one gets NotImplemented, not a listing. */
 const UNSUPPORTED_BUCKET_QUERIES = ['acl', 'policy', 'cors', 'lifecycle', 'tagging', 'website', 'logging', 'notification', 'replication', 'encryption', 'object-lock', 'ownershipControls', 'publicAccessBlock', 'accelerate', 'requestPayment', 'analytics', 'inventory', 'metrics', 'intelligent-tiering', 'versions'];
 const UNSUPPORTED_OBJECT_QUERIES = ['acl', 'tagging', 'retention', 'legal-hold', 'torrent', 'restore', 'select', 'attributes'];
@@ -62,9 +65,10 @@ export class S3Endpoint {
     } catch (error) {
       this.sendError(req, res, request, error);
     } finally {
-      // An unread body (a request rejected before its upload was read) is
-      // drained so the client receives the error instead of a reset.
-      if (!request?.bodyRead && !req.complete) req.resume();
+      // An unread rest of a body (a request rejected before or while its
+      // upload was read) is drained so the client receives the error
+      // instead of a reset.
+      if (!req.complete) req.resume();
       this.context.logger.debug({ method: req.method, bucket: request?.bucket, key: request?.key, status: res.statusCode, ms: Math.round(performance.now() - started) }, 's3:request');
     }
   }
@@ -137,6 +141,11 @@ export class S3Endpoint {
     let userError: UserError;
     if (isUserError(error)) {
       userError = error;
+      if (AUTH_FAILURES.has(error.code)) {
+        // The access key id is public (it travels in every request); the secret never reaches this point.
+        const accessKeyId = /Credential=([A-Za-z0-9]+)/.exec(String(req.headers.authorization ?? req.url))?.[1];
+        this.context.logger.warn({ code: error.code, accessKeyId, method: req.method, bucket: request?.bucket, address: req.socket?.remoteAddress }, 's3:auth-failed');
+      }
     } else {
       this.context.logger.error({ err: error, method: req.method, bucket: request?.bucket, key: request?.key }, 's3:error');
       userError = s3Error('InternalError', 'We encountered an internal error; the server log has the details. Please try again.');
