@@ -1,7 +1,10 @@
 import { LAYOUT } from '../core/data-dir.js';
 import { UserError } from '../core/errors.js';
 import type { ServerExtension } from '../server/extensions.js';
+import type { Context } from '../core/context.js';
+import { DiskBackend } from './backends/disk.js';
 import { startS3Server } from './http/server.js';
+import { StorageService } from './service.js';
 import { removeStaleTempFiles } from './staging.js';
 
 /**
@@ -10,6 +13,22 @@ import { removeStaleTempFiles } from './staging.js';
  * such as a test starting the server in-process, gets a free port, so it
  * never collides with a running opsbox.
  */
+/** Files younger than this may belong to a commit in progress (see DiskBackend.removeOrphans). */
+const ORPHAN_MIN_AGE_MS = 60 * 60 * 1000;
+
+async function removeOrphanFiles(context: Context): Promise<void> {
+  const storage = new StorageService(context);
+  for (const bucket of storage.buckets.list()) {
+    if (bucket.backend !== 'local') continue;
+    try {
+      const removed = await (new DiskBackend(context.state, bucket.name, storage.bucketDir(bucket.name))).removeOrphans(ORPHAN_MIN_AGE_MS);
+      if (removed > 0) context.logger.info({ bucket: bucket.name, removed }, 'storage:orphan-files-removed');
+    } catch (error) {
+      context.logger.error({ err: error, bucket: bucket.name }, 'storage:orphan-scan-failed');
+    }
+  }
+}
+
 export const storageExtension: ServerExtension = {
   name: 'storage',
   async start(context, options) {
@@ -20,6 +39,8 @@ export const storageExtension: ServerExtension = {
     }
     const removed = await removeStaleTempFiles(context.dataDir.path(LAYOUT.buckets));
     if (removed > 0) context.logger.info({ removed }, 'storage:temp-files-removed');
+    // Runs in the background: a large bucket takes a while to scan.
+    void removeOrphanFiles(context);
     const running = await startS3Server(context, { host: options.host, port });
     context.logger.info({ url: running.url }, 'storage:start');
     return {

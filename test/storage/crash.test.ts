@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -97,6 +97,13 @@ describe('crash safety and memory', () => {
     const temps = readdirSync(path.join(temp.dir, 'buckets', 'safe', 'tmp'));
     assert.equal(temps.length, 1, 'the killed upload left only its temp file');
 
+    // A version file no key points to, as a crash between rename and commit leaves.
+    const orphan = path.join(temp.dir, 'buckets', 'safe', 'objects', 'ff', 'orphan.0');
+    mkdirSync(path.dirname(orphan), { recursive: true });
+    writeFileSync(orphan, 'left behind');
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    utimesSync(orphan, twoHoursAgo, twoHoursAgo);
+
     running = await serve();
     const second = client();
     const get = await second.send(new GetObjectCommand({ Bucket: 'safe', Key: 'report.bin' }));
@@ -104,6 +111,8 @@ describe('crash safety and memory', () => {
     assert.equal(body.length, original.length);
     assert.equal(md5(body), md5(original));
     assert.deepEqual(readdirSync(path.join(temp.dir, 'buckets', 'safe', 'tmp')), [], 'serve removes temp files left by a crash');
+    for (let attempt = 0; attempt < 50 && existsSync(orphan); attempt++) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(existsSync(orphan), false, 'serve removes version files no key points to');
     second.destroy();
   });
 

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { open, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 
@@ -163,6 +163,33 @@ export class DiskBackend implements Backend {
     params.push(limit);
     const rows = this.statement(`SELECT * FROM storage_objects WHERE ${conditions.join(' AND ')} ORDER BY key LIMIT ?`).all(...params) as ObjectRow[];
     return rows.map(toInfo);
+  }
+
+  /**
+   * Deletes version files that no key points to: left by a crash between
+   * the rename into `objects/` and the commit of the key's row. Only files
+   * older than `minAgeMs` go, because a commit follows its rename within
+   * milliseconds and a younger file may belong to a commit in progress.
+   * Returns how many files were deleted.
+   */
+  async removeOrphans(minAgeMs: number): Promise<number> {
+    const objectsDir = path.join(this.root, 'objects');
+    const folders = await readdir(objectsDir).catch(() => [] as string[]);
+    const rows = this.statement('SELECT file FROM storage_objects WHERE bucket = ?').all(this.bucket) as Array<{ file: string }>;
+    const referenced = new Set(rows.map((row) => row.file));
+    const cutoff = Date.now() - minAgeMs;
+    let removed = 0;
+    for (const folder of folders) {
+      for (const name of await readdir(path.join(objectsDir, folder)).catch(() => [] as string[])) {
+        const file = path.join('objects', folder, name);
+        if (referenced.has(file)) continue;
+        const info = await stat(path.join(this.root, file)).catch(() => undefined);
+        if (!info || info.mtimeMs > cutoff) continue;
+        await rm(path.join(this.root, file), { force: true });
+        removed++;
+      }
+    }
+    return removed;
   }
 
   async destroy(): Promise<void> {
