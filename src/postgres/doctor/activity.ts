@@ -89,8 +89,8 @@ const longRunning: CheckDefinition = {
   id: 'activity.long_running',
   group: 'activity',
   title: 'Long-running queries',
-  async run({ client, features, thresholds }) {
-    const backends = await readActivity(client, features, { all: true });
+  async run({ shared, client, features, thresholds }) {
+    const backends = await shared('activity', () => readActivity(client, features, { all: true }));
     const found = backends.filter(
       (backend) => backend.visible && backend.state !== null && backend.state !== 'idle' && !backend.state.startsWith('idle in transaction')
         && (backend.backend_type ?? 'client backend') === 'client backend' && (backend.query_seconds ?? 0) >= thresholds.longQuerySeconds,
@@ -113,8 +113,8 @@ const idleInTransaction: CheckDefinition = {
   id: 'activity.idle_in_transaction',
   group: 'activity',
   title: 'Sessions idle in a transaction',
-  async run({ client, features, thresholds }) {
-    const backends = await readActivity(client, features, { all: true });
+  async run({ shared, client, features, thresholds }) {
+    const backends = await shared('activity', () => readActivity(client, features, { all: true }));
     // The idle time is measured from state_change, not from the transaction start.
     const found = backends
       .filter((backend) => backend.visible && backend.state?.startsWith('idle in transaction') && (backend.state_seconds ?? 0) >= thresholds.idleInTransactionSeconds)
@@ -137,8 +137,8 @@ const blocked: CheckDefinition = {
   id: 'activity.blocked',
   group: 'activity',
   title: 'Blocked sessions and who blocks them',
-  async run({ client, features, thresholds }) {
-    const backends = await readActivity(client, features, { all: true });
+  async run({ shared, client, features, thresholds }) {
+    const backends = await shared('activity', () => readActivity(client, features, { all: true }));
     const byPid = new Map(backends.map((backend) => [backend.pid, backend]));
     const found = backends.filter((backend) => backend.blocked_by.length > 0 && (backend.state_seconds ?? backend.query_seconds ?? 0) >= thresholds.blockedSeconds);
     return {

@@ -50,7 +50,7 @@ const cacheHit: CheckDefinition = {
   id: 'cache.hit_ratio',
   group: 'cache',
   title: 'Cache hit ratio (databases, tables, indexes)',
-  async run({ client, thresholds }) {
+  async run({ shared, client, thresholds }) {
     const ratios = await readCacheRatios(client, 1000);
     const measured = ratios.filter((row) => row.hits + row.reads >= thresholds.cacheMinBlocks);
     if (measured.length === 0) {
@@ -103,9 +103,9 @@ const tablesWithoutIndex: CheckDefinition = {
   id: 'indexes.table_without_index',
   group: 'indexes',
   title: 'Tables without any index that are scanned',
-  async run({ client, thresholds }) {
+  async run({ shared, client, thresholds }) {
     // idx_scan is NULL, not 0, for a table with no index at all.
-    const found = (await readIndexUsage(client)).filter((row) => row.idx_scan === null && row.seq_scan > 0 && row.live_rows >= thresholds.maintenanceMinRows);
+    const found = (await shared('indexUsage', () => readIndexUsage(client))).filter((row) => row.idx_scan === null && row.seq_scan > 0 && row.live_rows >= thresholds.maintenanceMinRows);
     return {
       status: found.length > 0 ? 'warn' : 'ok',
       value: String(found.length),
@@ -123,8 +123,8 @@ const sequentialScans: CheckDefinition = {
   id: 'indexes.sequential_scans',
   group: 'indexes',
   title: 'Large tables read mostly by sequential scans',
-  async run({ client, thresholds }) {
-    const found = (await readIndexUsage(client)).filter(
+  async run({ shared, client, thresholds }) {
+    const found = (await shared('indexUsage', () => readIndexUsage(client))).filter(
       (row) => row.idx_scan !== null && row.seq_scan > 0 && row.live_rows >= thresholds.seqScanMinRows && (row.index_scan_percent ?? 0) < thresholds.seqScanIndexPercent,
     );
     return {
@@ -168,7 +168,7 @@ export async function readIndexes(client: pg.Client): Promise<IndexRow[]> {
     SELECT i.indexrelid::int8 AS oid, n.nspname AS schema, tc.relname AS table, i.indrelid::int8 AS table_oid,
            ic.relname AS name, am.amname AS method, pg_catalog.pg_get_indexdef(i.indexrelid) AS definition,
            i.indisunique AS unique, i.indisprimary AS primary, i.indisvalid AS valid,
-           EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c WHERE c.conindid = i.indexrelid AND c.contype IN ('p', 'u', 'x')) AS constraint,
+           i.indexrelid IN (SELECT c.conindid FROM pg_catalog.pg_constraint c WHERE c.contype IN ('p', 'u', 'x')) AS constraint,
            s.idx_scan AS scans, pg_catalog.pg_relation_size(i.indexrelid) AS bytes,
            array_to_string(i.indkey::int2[], ',') AS columns, i.indclass::text AS opclasses, i.indcollation::text AS collations,
            pg_catalog.pg_get_expr(i.indexprs, i.indrelid) AS expressions,
@@ -255,8 +255,8 @@ const unusedIndexes: CheckDefinition = {
   id: 'indexes.unused',
   group: 'indexes',
   title: 'Unused indexes',
-  async run({ client, thresholds, features }) {
-    const unused = (await readIndexes(client)).filter((index) => index.scans === 0 && !index.unique && !index.constraint && index.bytes >= thresholds.unusedIndexMinBytes);
+  async run({ shared, client, thresholds, features }) {
+    const unused = (await shared('indexes', () => readIndexes(client))).filter((index) => index.scans === 0 && !index.unique && !index.constraint && index.bytes >= thresholds.unusedIndexMinBytes);
     const total = unused.reduce((sum, index) => sum + index.bytes, 0);
     return {
       status: unused.length > 0 ? 'warn' : 'ok',
@@ -275,8 +275,8 @@ const duplicateIndexes: CheckDefinition = {
   id: 'indexes.duplicate',
   group: 'indexes',
   title: 'Duplicate indexes',
-  async run({ client }) {
-    const duplicates = findDuplicateIndexes(await readIndexes(client));
+  async run({ shared, client }) {
+    const duplicates = findDuplicateIndexes(await shared('indexes', () => readIndexes(client)));
     const total = duplicates.reduce((sum, index) => sum + index.bytes, 0);
     return {
       status: duplicates.length > 0 ? 'warn' : 'ok',
@@ -295,8 +295,8 @@ const invalidIndexes: CheckDefinition = {
   id: 'indexes.invalid',
   group: 'indexes',
   title: 'Invalid indexes',
-  async run({ client, features }) {
-    const invalid = (await readIndexes(client)).filter((index) => !index.valid);
+  async run({ shared, client, features }) {
+    const invalid = (await shared('indexes', () => readIndexes(client))).filter((index) => !index.valid);
     // An index being built by CREATE INDEX CONCURRENTLY is invalid until it finishes.
     let building = new Set<number>();
     if (features.views.has('pg_stat_progress_create_index') && invalid.length > 0) {
@@ -354,7 +354,7 @@ const foreignKeys: CheckDefinition = {
   id: 'indexes.foreign_key_without_index',
   group: 'indexes',
   title: 'Foreign keys without an index',
-  async run({ client }) {
+  async run({ shared, client }) {
     const found = await readForeignKeysWithoutIndex(client);
     return {
       status: found.length > 0 ? 'warn' : 'ok',

@@ -8,7 +8,7 @@ const wraparound: CheckDefinition = {
   id: 'maintenance.wraparound',
   group: 'maintenance',
   title: 'Transaction ID and multixact wraparound age',
-  async run({ client, thresholds }) {
+  async run({ shared, client, thresholds }) {
     const { rows } = await client.query(`
       SELECT datname AS database, age(datfrozenxid) AS xid_age, mxid_age(datminmxid) AS multixact_age
         FROM pg_catalog.pg_database ORDER BY age(datfrozenxid) DESC`);
@@ -70,9 +70,9 @@ const vacuumAge: CheckDefinition = {
   id: 'maintenance.vacuum_age',
   group: 'maintenance',
   title: 'Tables never or long not vacuumed or analyzed',
-  async run({ client, thresholds }) {
+  async run({ shared, client, thresholds }) {
     const days = thresholds.vacuumAgeDays;
-    const tables = (await readTableMaintenance(client)).filter((table) => table.live_rows + table.dead_rows >= thresholds.maintenanceMinRows);
+    const tables = (await shared('tableMaintenance', () => readTableMaintenance(client))).filter((table) => table.live_rows + table.dead_rows >= thresholds.maintenanceMinRows);
     // A table needs vacuum when it has dead rows, and analyze when rows changed since the last one.
     const found = tables
       .map((table) => {
@@ -101,8 +101,8 @@ const deadTuples: CheckDefinition = {
   id: 'maintenance.dead_tuples',
   group: 'maintenance',
   title: 'Dead rows waiting for vacuum',
-  async run({ client, thresholds }) {
-    const tables = await readTableMaintenance(client);
+  async run({ shared, client, thresholds }) {
+    const tables = await shared('tableMaintenance', () => readTableMaintenance(client));
     const found = tables
       .map((table) => ({ ...table, dead_percent: table.live_rows + table.dead_rows === 0 ? 0 : (100 * table.dead_rows) / (table.live_rows + table.dead_rows) }))
       .filter((table) => table.dead_rows >= thresholds.maintenanceMinRows && table.dead_percent >= thresholds.deadTupleWarnPercent)
@@ -207,7 +207,7 @@ const sequences: CheckDefinition = {
   id: 'maintenance.sequences',
   group: 'maintenance',
   title: 'Sequences near their limit',
-  async run({ client, thresholds }) {
+  async run({ shared, client, thresholds }) {
     const all = await readSequences(client);
     if (all.length === 0) return { status: 'n/a', value: null, threshold: null, message: 'No sequences in this database.', fix: null, rows: [] };
     const unreadable = all.filter((sequence) => !sequence.readable);

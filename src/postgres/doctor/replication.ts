@@ -50,8 +50,8 @@ const slotsInactive: CheckDefinition = {
   id: 'replication.slot_inactive',
   group: 'replication',
   title: 'Inactive replication slots',
-  async run({ client, features }) {
-    const slots = await readSlots(client, features);
+  async run({ shared, client, features }) {
+    const slots = await shared('slots', () => readSlots(client, features));
     if (slots.length === 0) return notApplicable('No replication slots.');
     const inactive = slots.filter((slot) => !slot.active);
     return {
@@ -72,8 +72,8 @@ const slotsRetained: CheckDefinition = {
   id: 'replication.slot_retained_wal',
   group: 'replication',
   title: 'WAL retained by replication slots',
-  async run({ client, features, thresholds }) {
-    const slots = await readSlots(client, features);
+  async run({ shared, client, features, thresholds }) {
+    const slots = await shared('slots', () => readSlots(client, features));
     if (slots.length === 0) return notApplicable('No replication slots.');
     const heavy = slots.filter((slot) => slot.retained_bytes !== null && slot.retained_bytes >= thresholds.slotRetainedWarnBytes);
     const total = slots.reduce((sum, slot) => sum + (slot.retained_bytes ?? 0), 0);
@@ -95,9 +95,9 @@ const slotsWalStatus: CheckDefinition = {
   id: 'replication.slot_wal_status',
   group: 'replication',
   title: 'Replication slots losing WAL',
-  async run({ client, features }) {
+  async run({ shared, client, features }) {
     if (!features.columns.has('pg_replication_slots.wal_status')) return notApplicable('This server has no pg_replication_slots.wal_status.');
-    const slots = await readSlots(client, features);
+    const slots = await shared('slots', () => readSlots(client, features));
     if (slots.length === 0) return notApplicable('No replication slots.');
     const lost = slots.filter((slot) => slot.wal_status === 'lost');
     const unreserved = slots.filter((slot) => slot.wal_status === 'unreserved');
@@ -134,7 +134,7 @@ const standbys: CheckDefinition = {
   id: 'replication.standbys',
   group: 'replication',
   title: 'Standbys streaming from this server',
-  async run({ client, features, thresholds }) {
+  async run({ shared, client, features, thresholds }) {
     if (features.inRecovery) return notApplicable('This server is a standby; see replication.standby_lag.');
     const { rows } = await client.query(`
       SELECT application_name, client_addr::text, state, sync_state,
@@ -168,7 +168,7 @@ const standbyLag: CheckDefinition = {
   id: 'replication.standby_lag',
   group: 'replication',
   title: 'Standby replay lag',
-  async run({ client, features, thresholds }) {
+  async run({ shared, client, features, thresholds }) {
     if (!features.inRecovery) return notApplicable('This server is not a standby.');
     // Time since the last replayed transaction grows while the primary is
     // idle, so it counts only when received WAL is still waiting for replay.
@@ -198,7 +198,7 @@ const walReceiver: CheckDefinition = {
   id: 'replication.wal_receiver',
   group: 'replication',
   title: 'WAL receiver on the standby',
-  async run({ client, features }) {
+  async run({ shared, client, features }) {
     if (!features.inRecovery) return notApplicable('This server is not a standby.');
     const { rows } = await client.query(`
       SELECT pid, status, sender_host, sender_port, slot_name,

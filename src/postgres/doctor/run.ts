@@ -51,9 +51,14 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
 
   return withSession(connection, async (session) => {
     const features = await detectFeatures(session.client);
+    const cache = new Map<string, Promise<unknown>>();
+    const shared = <T>(key: string, load: () => Promise<T>): Promise<T> => {
+      if (!cache.has(key)) cache.set(key, load());
+      return cache.get(key) as Promise<T>;
+    };
     const results: CheckResult[] = [];
     for (const check of checks) {
-      results.push(await runCheck(check, { client: session.client, features, thresholds }, connection.statementTimeoutMs));
+      results.push(await runCheck(check, { client: session.client, features, thresholds, shared }, connection.statementTimeoutMs));
     }
     return buildReport(features, results);
   });

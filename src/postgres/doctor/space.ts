@@ -44,17 +44,21 @@ export interface RelationSize {
  */
 export async function readRelationSizes(client: pg.Client, limit = 20): Promise<RelationSize[]> {
   const { rows } = await client.query(
-    `SELECT n.nspname AS schema, c.relname AS table, c.relkind,
-            nullif(c.reltuples, -1)::float8 AS rows_estimate,
-            pg_catalog.pg_relation_size(c.oid) AS table_bytes,
-            CASE WHEN c.reltoastrelid = 0 THEN 0 ELSE pg_catalog.pg_total_relation_size(c.reltoastrelid) END AS toast_bytes,
-            pg_catalog.pg_indexes_size(c.oid) AS index_bytes,
-            pg_catalog.pg_total_relation_size(c.oid) AS total_bytes
-       FROM pg_catalog.pg_class c
-       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind IN ('r', 'm', 'p') AND ${USER_SCHEMA_FILTER}
-      ORDER BY total_bytes DESC, n.nspname, c.relname
-      LIMIT $1`,
+    `WITH largest AS (
+       -- Only the total is needed to rank; the breakdown is read for the top rows.
+       SELECT c.oid, n.nspname, c.relname, c.relkind, c.reltuples, c.reltoastrelid, pg_catalog.pg_total_relation_size(c.oid) AS total_bytes
+         FROM pg_catalog.pg_class c
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'm', 'p') AND ${USER_SCHEMA_FILTER}
+        ORDER BY total_bytes DESC, n.nspname, c.relname
+        LIMIT $1)
+     SELECT nspname AS schema, relname AS table, relkind, nullif(reltuples, -1)::float8 AS rows_estimate,
+            pg_catalog.pg_relation_size(oid) AS table_bytes,
+            CASE WHEN reltoastrelid = 0 THEN 0 ELSE pg_catalog.pg_total_relation_size(reltoastrelid) END AS toast_bytes,
+            pg_catalog.pg_indexes_size(oid) AS index_bytes,
+            total_bytes
+       FROM largest
+      ORDER BY total_bytes DESC, nspname, relname`,
     [limit],
   );
   return rows.map((row) => ({
@@ -121,7 +125,10 @@ SELECT nspname AS schema, relname AS name, readable, data_width IS NOT NULL AND 
  * Expression indexes have no column statistics and are skipped.
  */
 const INDEX_BLOAT_SQL = `
-WITH indexes AS (
+WITH stats AS MATERIALIZED (
+  -- Read pg_stats once: joined row by row, its expressions run per index column.
+  SELECT schemaname, tablename, attname, avg_width FROM pg_catalog.pg_stats WHERE NOT inherited
+), indexes AS (
   SELECT i.indexrelid, n.nspname, ic.relname AS index_name, tc.relname AS table_name,
          ic.relpages::float8 AS pages, ic.reltuples::float8 AS tuples,
          sum(s.avg_width) AS data_width, count(s.attname) = count(*) AS complete,
@@ -133,7 +140,7 @@ WITH indexes AS (
     JOIN pg_catalog.pg_namespace n ON n.oid = tc.relnamespace
     CROSS JOIN LATERAL unnest(i.indkey::int2[]) AS k(attnum)
     LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-    LEFT JOIN pg_catalog.pg_stats s ON s.schemaname = n.nspname AND s.tablename = tc.relname AND s.attname = a.attname AND NOT s.inherited
+    LEFT JOIN stats s ON s.schemaname = n.nspname AND s.tablename = tc.relname AND s.attname = a.attname
    WHERE ic.relpages > 1 AND ${USER_SCHEMA_FILTER}
    GROUP BY i.indexrelid, n.nspname, ic.relname, tc.relname, tc.oid, ic.relpages, ic.reltuples
 )
@@ -161,8 +168,8 @@ const databaseSizes: CheckDefinition = {
   id: 'space.database_sizes',
   group: 'space',
   title: 'Database sizes',
-  async run({ client }) {
-    const sizes = await readDatabaseSizes(client);
+  async run({ shared, client }) {
+    const sizes = await shared('databaseSizes', () => readDatabaseSizes(client));
     const total = sizes.reduce((sum, row) => sum + (row.bytes ?? 0), 0);
     const hidden = sizes.filter((row) => row.bytes === null).length;
     return {
@@ -180,7 +187,7 @@ const relationSizes: CheckDefinition = {
   id: 'space.relation_sizes',
   group: 'space',
   title: 'Largest tables (heap, TOAST, indexes)',
-  async run({ client }) {
+  async run({ shared, client }) {
     const sizes = await readRelationSizes(client, 10);
     if (sizes.length === 0) return { status: 'n/a', value: null, threshold: null, message: 'No user tables in this database.', fix: null, rows: [] };
     const largest = sizes[0]!;
@@ -199,8 +206,8 @@ const tempFiles: CheckDefinition = {
   id: 'space.temp_files',
   group: 'space',
   title: 'Temporary files per database',
-  async run({ client, thresholds }) {
-    const sizes = (await readDatabaseSizes(client)).filter((row) => row.temp_files !== null);
+  async run({ shared, client, thresholds }) {
+    const sizes = (await shared('databaseSizes', () => readDatabaseSizes(client))).filter((row) => row.temp_files !== null);
     const heavy = sizes.filter((row) => (row.temp_bytes ?? 0) >= thresholds.tempBytesWarn);
     const total = sizes.reduce((sum, row) => sum + (row.temp_bytes ?? 0), 0);
     return {
@@ -220,7 +227,7 @@ const tableBloat: CheckDefinition = {
   id: 'space.table_bloat',
   group: 'space',
   title: 'Table bloat (estimate)',
-  async run({ client, thresholds }) {
+  async run({ shared, client, thresholds }) {
     const { rows } = await client.query(TABLE_BLOAT_SQL);
     const unreadable = rows.filter((row) => !row.readable).length;
     const estimated = rows.filter((row) => row.estimated).map(toEstimate);
@@ -233,7 +240,7 @@ const indexBloat: CheckDefinition = {
   id: 'space.index_bloat',
   group: 'space',
   title: 'B-tree index bloat (estimate)',
-  async run({ client, thresholds }) {
+  async run({ shared, client, thresholds }) {
     const { rows } = await client.query(INDEX_BLOAT_SQL);
     const unreadable = rows.filter((row) => !row.readable).length;
     const estimated = rows.filter((row) => row.estimated).map(toEstimate);

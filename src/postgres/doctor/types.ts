@@ -37,6 +37,12 @@ export interface CheckContext {
   client: pg.Client;
   features: Features;
   thresholds: DoctorThresholds;
+  /**
+   * Runs `load` once per doctor run and shares its result, so checks that
+   * read the same catalog rows (indexes, slots, activity) see one snapshot
+   * and the catalog is read once.
+   */
+  shared<T>(key: string, load: () => Promise<T>): Promise<T>;
 }
 
 export interface CheckDefinition {
