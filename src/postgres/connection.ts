@@ -15,9 +15,9 @@ export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' |
 const SSL_MODES: SslMode[] = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
 
 /**
- * Where to connect, in the order psql users expect: `url` (the command's
- * argument or --url), then DATABASE_URL, then the PG* variables, with
- * ~/.pgpass (or PGPASSFILE) for a missing password.
+ * Connection settings. The target comes, in the order psql users expect,
+ * from `url` (the command's argument or --url), then DATABASE_URL, then the
+ * PG* variables, with ~/.pgpass (or PGPASSFILE) for a missing password.
  */
 export interface ConnectionOptions {
   /** A `postgres://` or `postgresql://` URL. */
@@ -274,7 +274,7 @@ function sslConfig(mode: SslMode): pg.ClientConfig['ssl'] {
       return { rejectUnauthorized: true };
     default:
       // NOTE: libpq tries TLS first under `prefer`; node-postgres cannot fall
-      // back, so opsbox connects in clear text unless sslmode asks for TLS.
+      // back, so opsbox connects in clear text unless sslmode requires TLS.
       return false;
   }
 }

@@ -26,7 +26,7 @@ export const SQLSTATE = {
   featureNotSupported: '0A000',
 } as const;
 
-/** The SQLSTATE of a server error, or undefined for anything else. */
+/** Returns the SQLSTATE of a server error, or undefined for anything else. */
 export function sqlState(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;

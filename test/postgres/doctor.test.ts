@@ -177,6 +177,18 @@ describe('pg doctor on PostgreSQL 15 (primary and standby)', () => {
     });
   }
 
+  test('role without pg_monitor', async () => {
+    await primary.psql(`CREATE ROLE plain_login LOGIN PASSWORD 'plain-secret'`);
+    const report = await runDoctor({ url: primary.url('sakila', 'plain_login', 'plain-secret'), thresholds: THRESHOLDS });
+    assert.equal(report.server.monitor, false);
+    for (const id of ['activity.long_running', 'activity.idle_in_transaction', 'activity.blocked', 'replication.standbys', 'queries.top', 'maintenance.sequences']) {
+      assert.equal(check(report, id).status, 'no permission', `${id}: ${check(report, id).message}`);
+    }
+    assert.match(check(report, 'activity.idle_in_transaction').message, /sessions? of other roles hidden \(grant pg_monitor to see them\)\.$/);
+    assert.equal(check(report, 'indexes.invalid').status, 'fail');
+    for (const item of report.checks) assert.notEqual(item.status, 'error', `${item.id}: ${item.message}`);
+  });
+
   test('thresholds make quiet checks fire', async () => {
     const report = await runDoctor({
       url: primary.url('sakila'),

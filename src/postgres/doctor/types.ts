@@ -5,7 +5,7 @@ import type { Features } from '../features.js';
 /**
  * Outcome of one check. `no permission` means the role cannot read what the
  * check needs; `error` means the check could not finish (a timeout, a lock,
- * a server error) and its message says why.
+ * a server error) and its message gives the reason.
  */
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'n/a' | 'no permission' | 'error';
 
@@ -30,7 +30,7 @@ export interface CheckResult {
   durationMs: number;
 }
 
-/** What a check computes; the runner adds id, group, title and timing. */
+/** The part of a result that a check computes; the runner adds id, group, title and timing. */
 export type CheckOutcome = Omit<CheckResult, 'id' | 'group' | 'title' | 'durationMs'>;
 
 export interface CheckContext {
