@@ -182,4 +182,12 @@ export async function seedQuiet(cluster: TestCluster, database: string): Promise
   );
   await cluster.psql('VACUUM ANALYZE', database);
   await cluster.psql('SELECT owner FROM account WHERE id = 42', database);
+  // Before PostgreSQL 15 a statistics collector process applies counters
+  // asynchronously, so wait until it has recorded the vacuum.
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const recorded = await cluster.psql(`SELECT count(*) FROM pg_stat_user_tables WHERE last_vacuum IS NOT NULL AND last_analyze IS NOT NULL`, database);
+    if (recorded === '2') return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('the vacuum of the quiet database never reached pg_stat_user_tables');
 }

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { dumpDatabase, runDoctor, type CheckResult, type DoctorReport, type DoctorThresholds } from '../../src/postgres/index.js';
 import { tempDir } from '../helpers/cli.js';
 import { startCluster, startStandby, waitForReplay, type Major, type TestCluster } from './cluster.js';
-import { createMonitorRole, loadPagila, loadSampleData, MONITOR_PASSWORD, MONITOR_ROLE, seedConditions, startLiveSessions, type LiveSessions } from './seed.js';
+import { createMonitorRole, loadPagila, loadSampleData, MONITOR_PASSWORD, MONITOR_ROLE, seedConditions, seedQuiet, startLiveSessions, type LiveSessions } from './seed.js';
 
 const THRESHOLDS: Partial<DoctorThresholds> = {
   longQuerySeconds: 1,
@@ -35,9 +35,12 @@ for (const major of [13, 14, 16, 17, 18] as Major[]) {
     let primary: TestCluster;
     let standby: TestCluster;
     let live: LiveSessions;
+    let quiet: DoctorReport;
 
     before(async () => {
-      primary = await startCluster(temp.dir, 'primary', { major });
+      primary = await startCluster(temp.dir, 'primary', { major, settings: { track_io_timing: 'on' } });
+      await seedQuiet(primary, 'quiet');
+      quiet = await runDoctor({ url: primary.url('quiet'), thresholds: THRESHOLDS });
       await loadSampleData(primary, 'sakila');
       await loadPagila(primary);
       await seedConditions(primary, 'sakila');
@@ -53,6 +56,13 @@ for (const major of [13, 14, 16, 17, 18] as Major[]) {
       await standby?.stop();
       await primary?.stop();
       temp.cleanup(true);
+    });
+
+    test('clean database stays quiet', () => {
+      const loud = quiet.checks.filter((item) => item.status !== 'ok' && item.status !== 'n/a').map((item) => `${item.id}: ${item.status}`);
+      assert.deepEqual(loud, []);
+      assert.equal(check(quiet, 'indexes.duplicate').status, 'ok');
+      assert.equal(check(quiet, 'queries.top').status, 'ok');
     });
 
     for (const role of ['superuser', 'pg_monitor'] as const) {

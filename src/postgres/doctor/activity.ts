@@ -55,7 +55,7 @@ export async function readActivity(client: pg.Client, features: Features, option
     visible: row.backend_start !== null,
   }));
   if (options.all) return backends;
-  return backends.filter((backend) => !backend.visible || (backend.backend_type ?? 'client backend') === 'client backend' && backend.state !== 'idle');
+  return backends.filter((backend) => !backend.visible || ((backend.backend_type ?? 'client backend') === 'client backend' && backend.state !== 'idle'));
 }
 
 function hiddenNote(backends: Backend[]): string {
