@@ -67,10 +67,11 @@ export class Scheduler {
       this.ticking = this.tick()
         .catch((error) => this.logger.error({ err: errorMessage(error) }, 'workflow:schedule:error'))
         .finally(() => {
-          if (this.timer) this.timer = setTimeout(loop, this.tickMs);
+          if (this.timer) this.timer = setTimeout(loop, this.tickMs).unref();
         });
     };
-    this.timer = setTimeout(loop, 0);
+    // Unreferenced: the server's listener keeps the process alive, never the scheduler alone.
+    this.timer = setTimeout(loop, 0).unref();
   }
 
   async stop(): Promise<void> {
