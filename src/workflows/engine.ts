@@ -60,6 +60,7 @@ export class WorkflowEngine {
   private readonly groups = new Map<string, GroupState>();
   private readonly waiting: (() => void)[] = [];
   private runningCount = 0;
+  private stopping = false;
 
   constructor(
     private readonly context: Context,
@@ -120,6 +121,7 @@ export class WorkflowEngine {
 
   /** Stops every run of this process; they end as `interrupted`. */
   async stop(): Promise<void> {
+    this.stopping = true;
     for (const execution of this.executions.values()) execution.interrupt();
     for (const state of this.groups.values()) state.pending?.admit(false);
     await Promise.allSettled([...this.finished.values()]);
@@ -145,6 +147,10 @@ export class WorkflowEngine {
     }
     await this.acquireSlot();
     try {
+      if (this.stopping) {
+        this.store.finishRun(run.id, { status: 'interrupted', error: 'The server stopped before the run started.' });
+        return this.store.getRun(run.id);
+      }
       if (this.store.isCancelRequested(run.id)) {
         this.store.finishRun(run.id, { status: 'cancelled', error: 'Cancelled before it started.' });
         return this.store.getRun(run.id);

@@ -69,6 +69,18 @@ describe('run concurrency and cancellation', () => {
     assert.throws(() => engine.cancel(run.id), { message: `Run ${run.id} already finished with status cancelled; nothing to cancel.` });
   });
 
+  it('stop interrupts running and queued runs', async () => {
+    const workflow = await load('shutdown', sleeper(30));
+    const engine = new WorkflowEngine(context, { killGraceMs: 200, maxParallelRuns: 1 });
+    const first = await engine.dispatch(workflow, { event: 'workflow_dispatch' });
+    const second = await engine.dispatch(workflow, { event: 'workflow_dispatch' });
+    await sleep(300);
+    await engine.stop();
+    const [one, two] = await Promise.all([first.done, second.done]);
+    assert.deepEqual([one.status, one.error], ['interrupted', 'The server stopped during the run.']);
+    assert.deepEqual([two.status, two.error], ['interrupted', 'The server stopped before the run started.']);
+  });
+
   it('marks runs of a dead process as interrupted and leaves finished ones alone', async () => {
     const store = new RunStore(context.state);
     const orphan = store.createRun({ workflow: 'w', workflowName: 'w', file: '/w.yml', event: 'schedule', inputs: {} });
