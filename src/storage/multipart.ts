@@ -173,11 +173,11 @@ export class MultipartService {
     const keyMarker = options.keyMarker ?? '';
     const rows = this.db
       .prepare(
-        `SELECT * FROM storage_uploads WHERE bucket = ? AND substr(key, 1, ?) = ?
+        `SELECT * FROM storage_uploads WHERE bucket = ? AND substr(key, 1, length(?)) = ?
            AND (key > ? OR (key = ? AND ? != '' AND upload_id > ?))
-         ORDER BY key, created_at, upload_id LIMIT ?`,
+         ORDER BY key, upload_id LIMIT ?`,
       )
-      .all(bucket, prefix.length, prefix, keyMarker, keyMarker, options.uploadIdMarker ?? '', options.uploadIdMarker ?? '', maxUploads + 1) as UploadRow[];
+      .all(bucket, prefix, prefix, keyMarker, keyMarker, options.uploadIdMarker ?? '', options.uploadIdMarker ?? '', maxUploads + 1) as UploadRow[];
     return { uploads: rows.slice(0, maxUploads).map(toUpload), isTruncated: rows.length > maxUploads };
   }
 

@@ -164,6 +164,27 @@ describe('multipart uploads', () => {
     assert.equal(md5(Buffer.from(await get.Body!.transformToByteArray())), md5(source));
   });
 
+  it('pages through uploads in progress', async () => {
+    const started: Array<[string, string]> = [];
+    for (const key of ['queue/b', 'queue/a', 'queue/a', 'queue/c']) {
+      const { UploadId } = await fixture.client.send(new CreateMultipartUploadCommand({ Bucket: 'big', Key: key }));
+      started.push([key, UploadId!]);
+    }
+    const expected = [...started].sort((x, y) => (x[0] === y[0] ? (x[1] < y[1] ? -1 : 1) : x[0] < y[0] ? -1 : 1));
+    const seen: Array<[string, string]> = [];
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      const page = await fixture.client.send(new ListMultipartUploadsCommand({ Bucket: 'big', Prefix: 'queue/', MaxUploads: 3, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
+      seen.push(...(page.Uploads ?? []).map((upload) => [upload.Key!, upload.UploadId!] as [string, string]));
+      if (!page.IsTruncated) break;
+      keyMarker = page.NextKeyMarker;
+      uploadIdMarker = page.NextUploadIdMarker;
+    }
+    assert.deepEqual(seen, expected);
+    for (const [key, uploadId] of started) await fixture.client.send(new AbortMultipartUploadCommand({ Bucket: 'big', Key: key, UploadId: uploadId }));
+  });
+
   it('completes only when If-None-Match allows it', async () => {
     await fixture.client.send(new PutObjectCommand({ Bucket: 'big', Key: 'taken', Body: 'already here' }));
     const { UploadId } = await fixture.client.send(new CreateMultipartUploadCommand({ Bucket: 'big', Key: 'taken' }));
