@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readdirSync, type Dirent } from 'node:fs';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import path from 'node:path';
 import { Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 
 import {
@@ -23,6 +27,12 @@ import {
 import { startFixture, type S3Fixture } from './helpers.js';
 
 let fixture: S3Fixture;
+
+function crc32Base64(data: Buffer): string {
+  const value = Buffer.alloc(4);
+  value.writeUInt32BE(crc32(data));
+  return value.toString('base64');
+}
 let passed = true;
 
 async function expectS3Error(promise: Promise<unknown>, code: string, status: number): Promise<void> {
@@ -92,11 +102,21 @@ describe('S3 endpoint with the AWS SDK', () => {
 
   it('stores a streamed body sent as aws-chunked with a CRC32 trailer', async () => {
     const body = Buffer.alloc(300_000, 'z');
+    const seen: IncomingHttpHeaders[] = [];
+    const capture = (req: IncomingMessage) => {
+      if (req.url?.startsWith('/photos/stream.bin')) seen.push(req.headers);
+    };
+    fixture.server.server.prependListener('request', capture);
     const put = await fixture.client.send(
       new PutObjectCommand({ Bucket: 'photos', Key: 'stream.bin', Body: Readable.from([body.subarray(0, 100_000), body.subarray(100_000)]), ContentLength: body.length }),
     );
+    fixture.server.server.off('request', capture);
+    assert.equal(seen[0]?.['content-length'], undefined);
+    assert.equal(seen[0]?.['content-encoding'], 'aws-chunked');
+    assert.equal(seen[0]?.['x-amz-content-sha256'], 'STREAMING-UNSIGNED-PAYLOAD-TRAILER');
+    assert.equal(seen[0]?.['x-amz-trailer'], 'x-amz-checksum-crc32');
     assert.equal(put.ETag, `"${createHash('md5').update(body).digest('hex')}"`);
-    assert.equal(typeof put.ChecksumCRC32, 'string');
+    assert.equal(put.ChecksumCRC32, crc32Base64(body));
     const get = await fixture.client.send(new GetObjectCommand({ Bucket: 'photos', Key: 'stream.bin', ChecksumMode: 'ENABLED' }));
     const bytes = Buffer.from(await get.Body!.transformToByteArray());
     assert.equal(bytes.length, 300_000);
@@ -170,6 +190,14 @@ describe('S3 endpoint with the AWS SDK', () => {
     }
     const listed = await fixture.client.send(new ListObjectsV2Command({ Bucket: 'photos' }));
     for (const key of keys) assert.ok(listed.Contents?.some((entry) => entry.Key === key), `listed ${key}`);
+
+    // Every file the data directory holds is the state store, the key file or
+    // a hex-named version file inside the bucket's objects folder.
+    const files = (readdirSync(fixture.dir, { recursive: true, withFileTypes: true }) as Dirent[])
+      .filter((entry) => entry.isFile())
+      .map((entry) => path.relative(fixture.dir, path.join(entry.parentPath ?? (entry as any).path, entry.name)));
+    const strays = files.filter((file) => !/^(state\.db(-wal|-shm)?|secret\.key)$/.test(file) && !/^buckets\/photos\/objects\/[0-9a-f]{2}\/[0-9a-f]{64}\.[0-9a-f-]{36}$/.test(file));
+    assert.deepEqual(strays, []);
   });
 
   it('rejects a key over 1024 bytes and unknown keys and buckets', async () => {
