@@ -100,6 +100,15 @@ describe('S3 endpoint with the AWS SDK', () => {
     assert.equal(head.ETag, `"${md5}"`);
   });
 
+  it('stores and reads an empty object', async () => {
+    const put = await fixture.client.send(new PutObjectCommand({ Bucket: 'photos', Key: 'empty', Body: '' }));
+    assert.equal(put.ETag, '"d41d8cd98f00b204e9800998ecf8427e"');
+    const get = await fixture.client.send(new GetObjectCommand({ Bucket: 'photos', Key: 'empty' }));
+    assert.equal(get.ContentLength, 0);
+    assert.equal(await get.Body!.transformToString(), '');
+    await expectS3Error(fixture.client.send(new GetObjectCommand({ Bucket: 'photos', Key: 'empty', Range: 'bytes=0-1' })), 'InvalidRange', 416);
+  });
+
   it('stores a streamed body sent as aws-chunked with a CRC32 trailer', async () => {
     const body = Buffer.alloc(300_000, 'z');
     const seen: IncomingHttpHeaders[] = [];
