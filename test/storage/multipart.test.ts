@@ -37,6 +37,12 @@ function multipartEtag(parts: Buffer[]): string {
   return `${md5(joined)}-${parts.length}`;
 }
 
+function compareStrings(a: string, b: string): number {
+  if (a < b) return -1;
+  if (a > b) return 1;
+  return 0;
+}
+
 function pattern(size: number, seed: number): Buffer {
   const data = Buffer.alloc(size);
   for (let i = 0; i < size; i += 4096) data.fill((i / 4096 + seed) % 251, i, Math.min(size, i + 4096));
@@ -170,7 +176,8 @@ describe('multipart uploads', () => {
       const { UploadId } = await fixture.client.send(new CreateMultipartUploadCommand({ Bucket: 'big', Key: key }));
       started.push([key, UploadId!]);
     }
-    const expected = [...started].sort((x, y) => (x[0] === y[0] ? (x[1] < y[1] ? -1 : 1) : x[0] < y[0] ? -1 : 1));
+    // Uploads list by key, then by upload id.
+    const expected = [...started].sort((x, y) => compareStrings(x[0], y[0]) || compareStrings(x[1], y[1]));
     const seen: Array<[string, string]> = [];
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;

@@ -200,7 +200,7 @@ describe('S3 endpoint with the AWS SDK', () => {
     const listed = await fixture.client.send(new ListObjectsV2Command({ Bucket: 'photos' }));
     for (const key of keys) assert.ok(listed.Contents?.some((entry) => entry.Key === key), `listed ${key}`);
 
-    // Every file the data directory holds is the state store, the key file or
+    // Every file in the data directory is the state store, the key file or
     // a hex-named version file inside the bucket's objects folder.
     const files = (readdirSync(fixture.dir, { recursive: true, withFileTypes: true }) as Dirent[])
       .filter((entry) => entry.isFile())

@@ -138,36 +138,41 @@ export class S3Endpoint {
   }
 
   private sendError(req: IncomingMessage, res: ServerResponse, request: S3Request | undefined, error: unknown): void {
-    let userError: UserError;
-    if (isUserError(error)) {
-      userError = error;
-      if (AUTH_FAILURES.has(error.code)) {
-        // The access key id is public (it travels in every request); the secret never reaches this point.
-        const accessKeyId = /Credential=([A-Za-z0-9]+)/.exec(String(req.headers.authorization ?? req.url))?.[1];
-        this.context.logger.warn({ code: error.code, accessKeyId, method: req.method, bucket: request?.bucket, address: req.socket?.remoteAddress }, 's3:auth-failed');
-      }
-    } else {
-      this.context.logger.error({ err: error, method: req.method, bucket: request?.bucket, key: request?.key }, 's3:error');
-      userError = s3Error('InternalError', 'We encountered an internal error; the server log has the details. Please try again.');
-    }
+    const userError = this.toUserError(req, request, error);
     if (res.headersSent) {
       res.destroy();
       return;
     }
+
     const { status, code } = s3StatusOf(userError);
-    const details: Record<string, unknown> = { Code: code, Message: userError.message };
-    if (request?.bucket) details.BucketName = request.bucket;
-    if (request?.key) details.Key = request.key;
-    if (code === 'RequestTimeTooSkewed') details.MaxAllowedSkewMilliseconds = 900000;
-    details.Resource = request?.rawPath ?? req.url;
-    details.RequestId = request?.id ?? '';
     const target = request ?? ({ req, res, id: '', method: req.method ?? 'GET' } as S3Request);
     if (status === 304 || req.method === 'HEAD') {
       res.writeHead(status, { 'x-amz-request-id': target.id, 'x-amz-error-code': code });
       res.end();
       return;
     }
+
+    const details: Record<string, unknown> = { Code: code, Message: userError.message };
+    if (request?.bucket) details.BucketName = request.bucket;
+    if (request?.key) details.Key = request.key;
+    if (code === 'RequestTimeTooSkewed') details.MaxAllowedSkewMilliseconds = 900000;
+    details.Resource = request?.rawPath ?? req.url;
+    details.RequestId = request?.id ?? '';
     sendXml(target, status, xmlDocument('Error', details, false));
+  }
+
+  /** Logs what needs a log line (bugs, failed signatures) and returns the error to send. */
+  private toUserError(req: IncomingMessage, request: S3Request | undefined, error: unknown): UserError {
+    if (!isUserError(error)) {
+      this.context.logger.error({ err: error, method: req.method, bucket: request?.bucket, key: request?.key }, 's3:error');
+      return s3Error('InternalError', 'We encountered an internal error; the server log has the details. Please try again.');
+    }
+    if (AUTH_FAILURES.has(error.code)) {
+      // The access key id is public (it travels in every request); the secret never reaches this point.
+      const accessKeyId = /Credential=([A-Za-z0-9]+)/.exec(String(req.headers.authorization ?? req.url))?.[1];
+      this.context.logger.warn({ code: error.code, accessKeyId, method: req.method, bucket: request?.bucket, address: req.socket?.remoteAddress }, 's3:auth-failed');
+    }
+    return error;
   }
 }
 
