@@ -46,9 +46,15 @@ function printReport(report: DoctorReport): void {
   );
   const color = process.stdout.isTTY ? (status: CheckStatus) => STATUS_COLOR[status](status) : (status: CheckStatus) => status;
   printTable(
-    ['check', 'status', 'value', 'threshold', 'finding', 'fix'],
-    report.checks.map((check) => [check.id, color(check.status), check.value ?? '', check.threshold ?? '', check.message, check.fix ?? '']),
+    ['check', 'status', 'value', 'threshold'],
+    report.checks.map((check) => [check.id, color(check.status), check.value ?? '', check.threshold ?? '']),
   );
+  // Findings and fixes are long sentences, so they follow the table instead of widening it.
+  for (const check of report.checks.filter((item) => item.status !== 'ok' && item.status !== 'n/a')) {
+    process.stdout.write(`\n${color(check.status)} ${check.id}: ${check.message}\n`);
+    if (check.fix) process.stdout.write(`  fix: ${check.fix}\n`);
+  }
+  process.stdout.write('\n');
   const counts = Object.entries(report.summary).filter(([, count]) => count > 0).map(([status, count]) => `${count} ${status}`);
   process.stdout.write(`${counts.join(', ')}\n`);
 }

@@ -179,7 +179,7 @@ function sequenceUsage(row: Record<string, any>, lastValue: string | null): Sequ
   const ascending = increment > 0n;
   const sequenceLimit = BigInt(ascending ? row.max : row.min);
   const typeRange = TYPE_RANGE[row.column_type as string];
-  const typeLimit = typeRange ? typeRange[ascending ? 1 : 0] : undefined;
+  const typeLimit = ascending ? typeRange?.[1] : typeRange?.[0];
   const typeFirst = typeLimit !== undefined && (ascending ? typeLimit < sequenceLimit : typeLimit > sequenceLimit);
   const limit = typeFirst ? typeLimit! : sequenceLimit;
   const start = BigInt(row.start);
@@ -215,8 +215,15 @@ const sequences: CheckDefinition = {
     const measured = all.filter((sequence) => sequence.readable && (!sequence.cycle || sequence.limited_by === 'column type'));
     const near = measured.filter((sequence) => (sequence.used_percent ?? 0) >= thresholds.sequenceWarnPercent).sort((a, b) => (b.used_percent ?? 0) - (a.used_percent ?? 0));
     const worstPercent = Math.max(0, ...measured.map((sequence) => sequence.used_percent ?? 0));
-    let status: CheckStatus = worstPercent >= thresholds.sequenceFailPercent ? 'fail' : near.length > 0 ? 'warn' : 'ok';
-    if (status === 'ok' && unreadable.length > 0) status = 'no permission';
+    let status: CheckStatus = 'ok';
+    let fix: string | null = null;
+    if (near.length > 0) {
+      status = worstPercent >= thresholds.sequenceFailPercent ? 'fail' : 'warn';
+      fix = 'ALTER the column (and sequence) to bigint before it runs out; on a large table plan it as an online migration.';
+    } else if (unreadable.length > 0) {
+      status = 'no permission';
+      fix = 'GRANT SELECT ON the sequences to the role running opsbox, or run the doctor as their owner.';
+    }
     const unreadableNote = unreadable.length > 0 ? ` ${plural(unreadable.length, 'sequence')} unreadable (no SELECT or USAGE privilege): ${unreadable.slice(0, 5).map((sequence) => `${sequence.schema}.${sequence.sequence}`).join(', ')}.` : '';
     return {
       status,
@@ -225,7 +232,7 @@ const sequences: CheckDefinition = {
       message: (near.length > 0
         ? `${plural(near.length, 'sequence')} near the limit: ${near.slice(0, 5).map((sequence) => `${sequence.schema}.${sequence.sequence} ${percent(sequence.used_percent, 2)} of ${sequence.limited_by} ${sequence.column_type ?? ''} limit ${sequence.limit}`.replace('  ', ' ')).join(', ')}.`
         : `${plural(measured.length, 'sequence')} measured; none near its limit.`) + unreadableNote,
-      fix: near.length > 0 ? 'ALTER the column (and sequence) to bigint before it runs out; on a large table plan it as an online migration.' : unreadable.length > 0 ? 'GRANT SELECT ON the sequences to the role running opsbox, or run the doctor as their owner.' : null,
+      fix,
       rows: [...near, ...unreadable].map((sequence) => ({ ...sequence })),
     };
   },

@@ -101,7 +101,9 @@ const slotsWalStatus: CheckDefinition = {
     if (slots.length === 0) return notApplicable('No replication slots.');
     const lost = slots.filter((slot) => slot.wal_status === 'lost');
     const unreserved = slots.filter((slot) => slot.wal_status === 'unreserved');
-    const status: CheckStatus = lost.length > 0 ? 'fail' : unreserved.length > 0 ? 'warn' : 'ok';
+    let status: CheckStatus = 'ok';
+    if (unreserved.length > 0) status = 'warn';
+    if (lost.length > 0) status = 'fail';
     const parts: string[] = [];
     if (lost.length > 0) parts.push(`lost (WAL already removed, the consumer cannot resume): ${lost.map((slot) => slot.slot_name).join(', ')}`);
     if (unreserved.length > 0) parts.push(`unreserved (WAL will be removed at the next checkpoint): ${unreserved.map((slot) => slot.slot_name).join(', ')}`);
@@ -181,6 +183,9 @@ const standbyLag: CheckDefinition = {
     const waiting = replayBytes !== null && replayBytes > 0;
     const lagSeconds = waiting ? num(row.since_last_replay) : 0;
     const status = row.paused ? 'warn' : lagStatus(replayBytes, lagSeconds, thresholds);
+    let fix: string | null = null;
+    if (row.paused) fix = 'SELECT pg_wal_replay_resume();';
+    else if (status !== 'ok') fix = 'Look for long queries on the standby that conflict with replay, or I/O saturation.';
     return {
       status,
       value: `${bytes(replayBytes)}, ${seconds(lagSeconds ?? 0)}`,
@@ -188,7 +193,7 @@ const standbyLag: CheckDefinition = {
       message: row.paused
         ? 'WAL replay is paused.'
         : waiting ? `${bytes(replayBytes)} received but not replayed; replay is ${seconds(lagSeconds ?? 0)} behind.` : 'Replay has caught up with the received WAL.',
-      fix: row.paused ? 'SELECT pg_wal_replay_resume();' : status === 'ok' ? null : 'Look for long queries on the standby that conflict with replay, or I/O saturation.',
+      fix,
       rows: [{ replay_lag_bytes: replayBytes, replay_lag_seconds: lagSeconds, seconds_since_last_replayed_transaction: num(row.since_last_replay), paused: row.paused }],
     };
   },

@@ -61,10 +61,11 @@ export async function readRelationSizes(client: pg.Client, limit = 20): Promise<
       ORDER BY total_bytes DESC, nspname, relname`,
     [limit],
   );
+  const kinds: Record<string, RelationSize['kind']> = { r: 'table', m: 'materialized view', p: 'partitioned table' };
   return rows.map((row) => ({
     schema: row.schema,
     table: row.table,
-    kind: row.relkind === 'm' ? 'materialized view' : row.relkind === 'p' ? 'partitioned table' : 'table',
+    kind: kinds[row.relkind]!,
     rows_estimate: row.rows_estimate,
     table_bytes: Number(row.table_bytes),
     toast_bytes: Number(row.toast_bytes),

@@ -65,10 +65,19 @@ const topQueries: CheckDefinition = {
       if ((error as { code?: string }).code === '55000') return notApplicable(`pg_stat_statements ${features.statements.version} is installed but not loaded: add it to shared_preload_libraries and restart.`);
       throw error;
     }
-    if (top.length > 0 && top.every((query) => query.query === '<insufficient privilege>')) {
-      return { status: 'no permission', value: null, threshold: null, message: 'The role cannot read other roles\' statements.', fix: 'GRANT pg_read_all_stats (or pg_monitor) TO the role running opsbox.', rows: [] };
-    }
     const slow = top.filter((query) => query.mean_ms >= thresholds.slowQueryMeanMs && query.calls >= thresholds.slowQueryMinCalls);
+    // Without pg_read_all_stats, other roles' statements show this text instead of the query.
+    const hidden = top.filter((query) => query.query === '<insufficient privilege>').length;
+    if (hidden > 0 && slow.length === 0) {
+      return {
+        status: 'no permission',
+        value: `${hidden} hidden`,
+        threshold: null,
+        message: `${hidden} of the top ${top.length} statements belong to other roles and are hidden from this role.`,
+        fix: 'GRANT pg_read_all_stats (or pg_monitor) TO the role running opsbox.',
+        rows: top.slice(0, 10).map((query) => ({ ...query })),
+      };
+    }
     return {
       status: slow.length > 0 ? 'warn' : 'ok',
       value: slow.length > 0 ? `${slow.length} slow` : `${top.length} listed`,
