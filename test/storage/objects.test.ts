@@ -188,6 +188,9 @@ describe('S3 endpoint with the AWS SDK', () => {
     assert.equal(replaced.ContentType, 'text/markdown');
     assert.equal(await replaced.Body!.transformToString(), 'copy me');
     await expectS3Error(fixture.client.send(new CopyObjectCommand({ Bucket: 'photos', Key: 'copied', CopySource: 'photos/copied' })), 'InvalidRequest', 400);
+    await expectS3Error(fixture.client.send(new CopyObjectCommand({ Bucket: 'photos', Key: 'other', CopySource: 'photos/copied', CopySourceIfMatch: '"0000"' })), 'PreconditionFailed', 412);
+    await expectS3Error(fixture.client.send(new CopyObjectCommand({ Bucket: 'photos', Key: 'other', CopySource: 'photos/missing' })), 'NoSuchKey', 404);
+    await expectS3Error(fixture.client.send(new HeadObjectCommand({ Bucket: 'photos', Key: 'other' })), 'NotFound', 404);
   });
 
   it('round-trips keys that look like paths', async () => {
