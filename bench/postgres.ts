@@ -63,8 +63,11 @@ async function recordDoctorStatements(url: string): Promise<string[]> {
 }
 
 function inline(client: pg.Client, text: string, values: unknown[]): string {
-  const literal = (value: unknown): string =>
-    Array.isArray(value) ? `ARRAY[${value.map(literal).join(', ')}]` : typeof value === 'number' ? String(value) : client.escapeLiteral(String(value));
+  const literal = (value: unknown): string => {
+    if (Array.isArray(value)) return `ARRAY[${value.map(literal).join(', ')}]`;
+    if (typeof value === 'number') return String(value);
+    return client.escapeLiteral(String(value));
+  };
   return text.replace(/\$(\d+)/g, (_match, index: string) => literal(values[Number(index) - 1])) + ';';
 }
 

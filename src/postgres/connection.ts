@@ -91,7 +91,8 @@ function parseUrl(url: string): UrlParts {
   }
   let parsed: ReturnType<typeof parseConnectionString>;
   try {
-    parsed = parseConnectionString(url);
+    // sslmode is applied by sslConfig below; libpq semantics also silence the driver's warning about it.
+    parsed = parseConnectionString(url, { useLibpqCompat: true });
   } catch (error) {
     throw new UserError('usage', `Invalid connection URL "${redactUrl(url)}": ${(error as Error).message}.`, {
       code: 'PG_URL_INVALID',

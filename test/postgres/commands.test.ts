@@ -81,6 +81,7 @@ describe('pg commands on PostgreSQL 15', () => {
       [`postgres://postgres:wrong@127.0.0.1:${cluster.port}/sakila`, 8, /^opsbox: Password authentication failed for role "postgres" at postgres@127\.0\.0\.1:\d+\/sakila; check the password/],
       [cluster.url('no_such_db'), 4, /^opsbox: Database "no_such_db" does not exist on 127\.0\.0\.1:\d+; check the database name/],
       [sslCluster.url('postgres'), 8, /^opsbox: The server at postgres@127\.0\.0\.1:\d+\/postgres requires SSL for this connection; add \?sslmode=require/],
+      [`${url}?sslmode=require`, 9, /^opsbox: The server at postgres@127\.0\.0\.1:\d+\/sakila does not support SSL; use sslmode=prefer or sslmode=disable\.\n$/],
       ['mysql://root@localhost/db', 2, /^opsbox: Invalid connection URL "mysql:\/\/root@localhost\/db": it must start with postgres:\/\/ or postgresql:\/\/\.\n$/],
     ];
     for (const [target, code, message] of cases) {
@@ -222,6 +223,19 @@ describe('pg commands on PostgreSQL 15', () => {
     assert.equal(duplicate.stderr, 'opsbox: Role "report_reader" already exists; pick another name or drop it first.\n');
     const noLevel = runCli(['pg', 'users', 'create', 'someone', url], { input: 'x\n' });
     assert.equal(noLevel.code, 2, noLevel.stderr);
+
+    await cluster.psql('CREATE DATABASE reports');
+    await cluster.psql('CREATE TABLE monthly (month text); INSERT INTO monthly VALUES ($$2026-11$$)', 'reports');
+    const other = runCli(['pg', 'users', 'create', 'monthly_reader', '--readonly', '--database', 'reports', url, '--json'], { input: 'monthly-pass-9\n' });
+    assert.equal(other.code, 0, other.stderr);
+    assert.equal(json(other.stdout).database, 'reports');
+    const monthly = new pg.Client({ host: '127.0.0.1', port: cluster.port, user: 'monthly_reader', password: 'monthly-pass-9', database: 'reports' });
+    await monthly.connect();
+    try {
+      assert.deepEqual((await monthly.query('SELECT month FROM monthly')).rows, [{ month: '2026-11' }]);
+    } finally {
+      await monthly.end();
+    }
 
     const list = json<any[]>(runCli(['pg', 'users', 'list', url, '--json']).stdout);
     const listed = list.find((role) => role.name === 'report_reader');

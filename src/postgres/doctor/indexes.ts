@@ -202,11 +202,12 @@ export interface DuplicateIndex {
 }
 
 /**
- * Finds indexes made redundant by another valid index on the same table
- * (matched by table oid, so same-named tables in other schemas never pair):
- * same access method, predicate, expressions, and key columns with their
- * operator classes and collations a leading prefix of the other's. An index
- * that enforces uniqueness or a constraint is never the one reported.
+ * Finds indexes made redundant by another valid index on the same table.
+ * Tables are matched by oid, so same-named tables in other schemas never
+ * pair. The other index must have the same access method, predicate and
+ * expressions, and the candidate's key columns, operator classes and
+ * collations must be a leading prefix of its own. An index that enforces
+ * uniqueness or a constraint is never the one reported.
  */
 export function findDuplicateIndexes(indexes: IndexRow[]): DuplicateIndex[] {
   const byTable = new Map<number, IndexRow[]>();
