@@ -125,4 +125,13 @@ describe('opsbox workflow and action CLI', () => {
     const unknown = expectCode(runCli(['action', 'describe', 'nope'], { dataDir }), 4);
     assert.equal(unknown.stderr, 'opsbox: Unknown action "nope". Known actions: db/backup, db/execute, db/export, http/request, notify/webhook, pg/doctor, pg/dump; run `opsbox action list`.\n');
   });
+
+  it('runs a relative path in the current directory', () => {
+    const sub = path.join(temp.dir, 'sub');
+    mkdirSync(sub, { recursive: true });
+    const result = expectCode(runCli(['workflow', 'run', '../hello.yml', '-i', 'who=rel', '--json'], { dataDir, cwd: sub }), 0);
+    assert.equal(JSON.parse(result.stdout).status, 'success');
+    const logs = expectCode(runCli(['workflow', 'logs', String(JSON.parse(result.stdout).id)], { dataDir }), 0);
+    assert.ok(logs.stdout.includes('greet | hello rel from sub\n'), logs.stdout);
+  });
 });

@@ -24,7 +24,8 @@ export const runCommand: CommandSpec = {
     const workflow = await resolveWorkflow(context, reference!);
     const engine = new WorkflowEngine(context);
     engine.store.markInterrupted();
-    const isFile = existsSync(reference!) && workflow.file.endsWith(reference!.replace(/^\.\//, ''));
+    // The same test resolveWorkflow uses to read the argument as a path rather than a name.
+    const isFile = /\.ya?ml$/i.test(reference!) && existsSync(reference!);
     const { run, done } = await engine.dispatch(workflow, {
       event: 'workflow_dispatch',
       inputs: parseInputFlags(options.input),
