@@ -149,7 +149,7 @@ describe('workflows in opsbox serve', () => {
     await waitFor(async () => ((await runStatus(id)) === 'running' && existsSync(pidFile) ? true : undefined), 'the slow step');
     server.child.kill('SIGKILL');
     await new Promise((resolve) => server.child.once('exit', resolve));
-    // The launcher helper sees its parent's channel close and kills the step's process group.
+    // When its parent's IPC channel closes, the launcher helper kills the step's process group.
     const stepPid = Number(readFileSync(pidFile, 'utf8'));
     await waitFor(async () => (processGone(stepPid) ? true : undefined), 'the step process to be killed', 5_000);
 
