@@ -25,9 +25,21 @@ export function printTable(columns: string[], rows: unknown[][], emptyNote = 'No
   process.stdout.write(table.toString() + '\n');
 }
 
+/**
+ * Prints rows the way the sqlite3 shell's list mode does: values separated
+ * by `|`, NULL as an empty string, no header. Used when stdout is not a
+ * terminal, where drawing tables would cost more than the query.
+ */
+export function printList(rows: unknown[][]): void {
+  const lines = rows.map((row) => row.map((value) => (value === null ? '' : formatCell(value))).join('|'));
+  if (lines.length > 0) process.stdout.write(lines.join('\n') + '\n');
+}
+
 export function formatCell(value: unknown): string {
   if (value === null || value === undefined) return 'NULL';
   if (value instanceof Uint8Array) return `<blob ${value.byteLength} bytes>`;
+  // Query results carry BLOBs as arrays of byte values, printed as SQL literals.
+  if (Array.isArray(value) && value.every((byte) => typeof byte === 'number')) return `X'${Buffer.from(value).toString('hex')}'`;
   if (typeof value === 'object') return stringifyJson(value);
   return String(value);
 }

@@ -81,9 +81,8 @@ export function executeStatements(db: Database.Database, statements: QueryStatem
   const wrap = statements.length > 1;
   let sizeNow: () => number;
   try {
-    const pageCount = db.prepare('PRAGMA page_count').pluck();
-    const pageSize = Number(db.pragma('page_size', { simple: true }));
-    sizeNow = () => Number(pageCount.get()) * pageSize;
+    const size = cacheFor(db).size;
+    sizeNow = () => Number(size.get());
     if (wrap) db.exec('BEGIN');
   } catch (error) {
     throw translateSqliteError(error);
@@ -113,7 +112,7 @@ function runOne(db: Database.Database, statement: QueryStatement, index: number,
 
   const started = performance.now();
   try {
-    const prepared = db.prepare(statement.sql);
+    const prepared = cachedStatement(db, statement.sql);
     const params = (statement.params ?? []).map(bindValue);
     if (prepared.reader) {
       const rows = readRows(prepared, params, options.rowMode ?? 'object');
@@ -131,9 +130,11 @@ function runOne(db: Database.Database, statement: QueryStatement, index: number,
 }
 
 function readRows(prepared: Database.Statement, params: unknown[], rowMode: 'object' | 'array'): Row[] | RawRows {
+  // raw() sets a mode on the statement, which the cache shares between calls.
+  prepared.raw(rowMode === 'array');
   if (rowMode === 'array') {
     const columns = prepared.columns().map((column) => column.name);
-    const rows = prepared.raw(true).all(...params) as unknown[][];
+    const rows = prepared.all(...params) as unknown[][];
     for (const row of rows) for (let i = 0; i < row.length; i++) row[i] = toJsonValue(row[i]);
     return { columns, rows };
   }
@@ -155,7 +156,44 @@ function emptyResult(options: ExecuteOptions, size: number): StatementResult {
 }
 
 function schemaVersion(db: Database.Database): number {
-  return Number(db.pragma('schema_version', { simple: true }));
+  return Number(cacheFor(db).schemaVersion.get());
+}
+
+/** Prepared statements kept per connection, so repeated queries skip SQLite's compiler. */
+interface ConnectionCache {
+  size: Database.Statement;
+  schemaVersion: Database.Statement;
+  statements: Map<string, Database.Statement>;
+}
+
+const STATEMENT_CACHE_SIZE = 200;
+const caches = new WeakMap<Database.Database, ConnectionCache>();
+
+function cacheFor(db: Database.Database): ConnectionCache {
+  let cache = caches.get(db);
+  if (!cache) {
+    cache = {
+      size: db.prepare('SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()').pluck(),
+      schemaVersion: db.prepare('PRAGMA schema_version').pluck(),
+      statements: new Map(),
+    };
+    caches.set(db, cache);
+  }
+  return cache;
+}
+
+function cachedStatement(db: Database.Database, sql: string): Database.Statement {
+  const { statements } = cacheFor(db);
+  let statement = statements.get(sql);
+  if (statement) {
+    // Move to the end: the Map's insertion order is the eviction order.
+    statements.delete(sql);
+  } else {
+    statement = db.prepare(sql);
+    if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value!);
+  }
+  statements.set(sql, statement);
+  return statement;
 }
 
 /**

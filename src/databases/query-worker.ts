@@ -31,29 +31,38 @@ let db: Database.Database | undefined;
 let openedInode = -1;
 
 /** Reopens the connection when a restore has swapped a new file in under the same name. */
-function connection(): Database.Database {
+function refreshConnection(): void {
   const inode = statSync(file).ino;
   if (!db || inode !== openedInode) {
     db?.close();
     db = openDatabaseFile(file, { foreignKeys: true });
     openedInode = inode;
   }
-  return db;
 }
 
 function handle(request: WorkerRequest): WorkerReply {
   try {
-    const results = executeStatements(connection(), request.statements, { rowMode: request.rowMode, transactionControl: 'reject' });
+    const results = executeStatements(db!, request.statements, { rowMode: request.rowMode, transactionControl: 'reject' });
     // Serializing here spends this process's CPU rather than the server's.
     return { id: request.id, ok: true, json: stringifyJson(results) };
   } catch (error) {
-    if (isUserError(error)) return { id: request.id, ok: false, error: { kind: error.kind, code: error.code, message: error.message } };
-    return { id: request.id, ok: false, error: { kind: 'bug', code: 'INTERNAL', message: String((error as Error)?.stack ?? error) } };
+    return errorReply(request.id, error);
   }
 }
 
+function errorReply(id: number, error: unknown): WorkerReply {
+  if (isUserError(error)) return { id, ok: false, error: { kind: error.kind, code: error.code, message: error.message } };
+  return { id, ok: false, error: { kind: 'bug', code: 'INTERNAL', message: String((error as Error)?.stack ?? error) } };
+}
+
 process.on('message', (requests: WorkerRequest[]) => {
-  for (const request of requests) process.send!(handle(request));
+  let openFailure: unknown;
+  try {
+    refreshConnection();
+  } catch (error) {
+    openFailure = error;
+  }
+  for (const request of requests) process.send!(openFailure ? errorReply(request.id, openFailure) : handle(request));
 });
 // Exit with the server, even if it died without killing this process.
 process.on('disconnect', () => process.exit(0));

@@ -6,13 +6,15 @@ import { TokenService } from '../core/tokens.js';
 import { DatabaseCatalog } from '../databases/catalog.js';
 import { openDatabaseFile } from '../databases/connection.js';
 import { readScriptFile, runScript } from '../databases/scripts.js';
+import { installExampleWorkflow } from '../workflows/example.js';
 
 /** The Chinook sample script shipped with opsbox (see data/chinook/LICENSE.md). */
 export const CHINOOK_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../data/chinook/Chinook_Sqlite.sql');
 
 /**
  * Prepares the data directory for `npm start`: the `chinook` database loaded
- * from the bundled script, and an API token when none exists. Returns lines
+ * from the bundled script, the example workflow, and an API token when none
+ * exists. Returns lines
  * to show the user. Existing data is never touched.
  */
 export async function prepareDemo(context: Context): Promise<string[]> {
@@ -31,6 +33,7 @@ export async function prepareDemo(context: Context): Promise<string[]> {
     db.close();
     lines.push('Loaded the Chinook sample into database "chinook".');
   }
+  lines.push(...installExampleWorkflow(context));
   const tokens = new TokenService(context.state);
   if (tokens.count() === 0) {
     const { token } = tokens.create('demo');

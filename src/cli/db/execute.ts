@@ -6,7 +6,7 @@ import { openDatabaseFile } from '../../databases/connection.js';
 import type { RawRows } from '../../databases/execute.js';
 import { readScriptFile, runScript } from '../../databases/scripts.js';
 import type { CommandInput, CommandSpec } from '../command.js';
-import { formatBytes, info, printJson, printTable } from '../output.js';
+import { formatBytes, info, printJson, printList, printTable } from '../output.js';
 import { scriptProgress } from '../progress.js';
 
 /** Runs `--command` or `--file` against a database; shared by `execute` and `import`. */
@@ -21,7 +21,6 @@ export function executeOnDatabase(input: CommandInput, source: { command?: strin
   const db = openDatabaseFile(record.file);
   const progress = source.file !== undefined && !options.json ? scriptProgress(script.length) : undefined;
   const started = performance.now();
-  const printRows = !options.json;
   let statements = 0;
   let rowsWritten = 0;
   try {
@@ -34,7 +33,9 @@ export function executeOnDatabase(input: CommandInput, source: { command?: strin
             statements++;
             rowsWritten += result.meta.rows_written;
             const raw = result.results as RawRows;
-            if (printRows && raw.columns.length > 0) printTable(raw.columns, raw.rows);
+            if (raw.columns.length === 0) return;
+            if (process.stdout.isTTY) printTable(raw.columns, raw.rows);
+            else printList(raw.rows);
           },
     });
     progress?.stop();
