@@ -42,6 +42,7 @@ export function openStateDb(file: string, migrations: Migration[]): StateDb {
  * write lock, and the second sees the first one's rows and applies nothing.
  */
 export function applyMigrations(db: StateDb, migrations: Migration[]): void {
+  if (allApplied(db, migrations)) return;
   db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     area TEXT NOT NULL,
     version INTEGER NOT NULL,
@@ -62,6 +63,24 @@ export function applyMigrations(db: StateDb, migrations: Migration[]): void {
     }
   });
   apply.immediate();
+}
+
+/**
+ * Checks with one read whether every migration is recorded, so the common
+ * start of a CLI command skips the write lock that applying needs.
+ */
+function allApplied(db: StateDb, migrations: Migration[]): boolean {
+  const exists = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'").get();
+  if (!exists) return false;
+  const applied = db.prepare('SELECT area, max(version) AS version, count(*) AS count FROM schema_migrations GROUP BY area').all() as { area: string; version: number; count: number }[];
+  const recorded = new Map(applied.map((row) => [row.area, row]));
+  const latest = new Map<string, number>();
+  for (const migration of migrations) latest.set(migration.area, Math.max(latest.get(migration.area) ?? 0, migration.version));
+  for (const [area, version] of latest) {
+    const row = recorded.get(area);
+    if (!row || row.version !== version || row.count !== version) return false;
+  }
+  return true;
 }
 
 function checkNumbering(sorted: Migration[]): void {
