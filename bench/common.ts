@@ -10,11 +10,20 @@ export const BIN = path.join(ROOT, 'bin', 'opsbox.js');
 export const SHARED_DATA = path.resolve(ROOT, '..', 'shared', 'data');
 
 /** Runs a command and returns its wall time in milliseconds; fails loudly on a non-zero exit. */
-export function timeCommand(command: string, args: string[], options: SpawnSyncOptions = {}): number {
+export function timeCommand(
+  command: string,
+  args: string[],
+  options: SpawnSyncOptions = {},
+): number {
   const started = performance.now();
-  const result = spawnSync(command, args, { stdio: ['pipe', 'ignore', 'pipe'], maxBuffer: 1 << 30, ...options });
+  const result = spawnSync(command, args, {
+    stdio: ['pipe', 'ignore', 'pipe'],
+    maxBuffer: 1 << 30,
+    ...options,
+  });
   const elapsed = performance.now() - started;
-  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr?.toString()}`);
+  if (result.status !== 0)
+    throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr?.toString()}`);
   return elapsed;
 }
 
@@ -28,7 +37,11 @@ export function median(values: number[]): number {
  * Alternates runs of the candidate and the baseline so that machine noise
  * hits both alike, and returns both medians.
  */
-export function compare(runs: number, candidate: () => number, baseline: () => number): { candidate: number; baseline: number; ratio: number } {
+export function compare(
+  runs: number,
+  candidate: () => number,
+  baseline: () => number,
+): { candidate: number; baseline: number; ratio: number } {
   const a: number[] = [];
   const b: number[] = [];
   for (let i = 0; i < runs; i++) {

@@ -40,9 +40,15 @@ function benchExecute(): void {
         opsbox(dataDir, 'db', 'create', name);
         return opsbox(dataDir, 'db', 'execute', name, '--file', script);
       },
-      () => timeCommand('sqlite3', [path.join(work, `ref-${counter++}.db`)], { input: readFileSync(script) }),
+      () =>
+        timeCommand('sqlite3', [path.join(work, `ref-${counter++}.db`)], {
+          input: readFileSync(script),
+        }),
     );
-    line(`execute --file ${name}: opsbox / sqlite3 (goal <= 1.1)`, `${result.ratio.toFixed(2)}x  (${result.candidate.toFixed(0)} ms vs ${result.baseline.toFixed(0)} ms)`);
+    line(
+      `execute --file ${name}: opsbox / sqlite3 (goal <= 1.1)`,
+      `${result.ratio.toFixed(2)}x  (${result.candidate.toFixed(0)} ms vs ${result.baseline.toFixed(0)} ms)`,
+    );
   }
 }
 
@@ -53,10 +59,14 @@ function benchExport(): void {
     const file = path.join(dataDir, 'databases', `${name}.sqlite`);
     const result = compare(
       RUNS,
-      () => opsbox(dataDir, 'db', 'export', name, '--output', path.join(work, `${name}-export.sql`)),
+      () =>
+        opsbox(dataDir, 'db', 'export', name, '--output', path.join(work, `${name}-export.sql`)),
       () => timeCommand('sqlite3', [file, '.dump']),
     );
-    line(`export ${name}: opsbox / sqlite3 .dump (goal <= 1.5)`, `${result.ratio.toFixed(2)}x  (${result.candidate.toFixed(0)} ms vs ${result.baseline.toFixed(0)} ms)`);
+    line(
+      `export ${name}: opsbox / sqlite3 .dump (goal <= 1.5)`,
+      `${result.ratio.toFixed(2)}x  (${result.candidate.toFixed(0)} ms vs ${result.baseline.toFixed(0)} ms)`,
+    );
   }
 }
 
@@ -79,7 +89,11 @@ const server = http.createServer((req, res) => {
 server.listen(0, '127.0.0.1', () => process.stdout.write(String(server.address().port) + '\\n'));
 `;
 
-function waitForLine(child: ChildProcess, pattern: RegExp, stream: 'stdout' | 'stderr'): Promise<RegExpExecArray> {
+function waitForLine(
+  child: ChildProcess,
+  pattern: RegExp,
+  stream: 'stdout' | 'stderr',
+): Promise<RegExpExecArray> {
   return new Promise((resolve, reject) => {
     let text = '';
     child[stream]!.on('data', (chunk: Buffer) => {
@@ -98,25 +112,62 @@ async function load(url: string, token: string | undefined): Promise<autocannon.
     connections: 50,
     duration: SECONDS,
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    requests: [{ setupRequest: (request) => ({ ...request, body: JSON.stringify({ sql: 'SELECT * FROM Track WHERE TrackId = ?', params: [(id++ % 3503) + 1] }) }) }],
+    headers: {
+      'content-type': 'application/json',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    requests: [
+      {
+        setupRequest: (request) => ({
+          ...request,
+          body: JSON.stringify({
+            sql: 'SELECT * FROM Track WHERE TrackId = ?',
+            params: [(id++ % 3503) + 1],
+          }),
+        }),
+      },
+    ],
   });
 }
 
 /** Sum of the peak memory of a process and its direct children (opsbox's query worker). */
 function treePeakMiB(pid: number): number {
-  const children = spawnSync('pgrep', ['-P', String(pid)]).stdout.toString().split('\n').filter(Boolean).map(Number);
+  const children = spawnSync('pgrep', ['-P', String(pid)])
+    .stdout.toString()
+    .split('\n')
+    .filter(Boolean)
+    .map(Number);
   return [pid, ...children].reduce((sum, child) => sum + peakMemoryMiB(child), 0);
 }
 
 async function benchHttp(): Promise<void> {
   const dataDir = path.join(work, 'http');
   opsbox(dataDir, 'db', 'import', 'chinook', SCRIPTS.chinook);
-  const token = spawnSync(process.execPath, [BIN, '--data-dir', dataDir, 'token', 'create', 'bench']).stdout.toString().trim();
+  const token = spawnSync(process.execPath, [
+    BIN,
+    '--data-dir',
+    dataDir,
+    'token',
+    'create',
+    'bench',
+  ])
+    .stdout.toString()
+    .trim();
 
-  const server = spawn(process.execPath, [BIN, '--data-dir', dataDir, 'serve', '--port', '0', '--s3-port', '0'], { env: { ...process.env, OPSBOX_LOG_LEVEL: 'warn' } });
-  const [, port] = await waitForLine(server, /API listening on http:\/\/127\.0\.0\.1:(\d+)/, 'stderr');
-  const opsboxResult = await load(`http://127.0.0.1:${port}/client/v4/accounts/local/d1/database/chinook/query`, token);
+  const server = spawn(
+    process.execPath,
+    [BIN, '--data-dir', dataDir, 'serve', '--port', '0', '--s3-port', '0'],
+    { env: { ...process.env, OPSBOX_LOG_LEVEL: 'warn' } },
+  );
+  const [, port] = await waitForLine(
+    server,
+    /API listening on http:\/\/127\.0\.0\.1:(\d+)/,
+    'stderr',
+  );
+  const opsboxResult = await load(
+    `http://127.0.0.1:${port}/client/v4/accounts/local/d1/database/chinook/query`,
+    token,
+  );
   const opsboxMemory = treePeakMiB(server.pid!);
   server.kill('SIGTERM');
 
@@ -128,14 +179,27 @@ async function benchHttp(): Promise<void> {
   const bareMemory = peakMemoryMiB(bare.pid!);
   bare.kill('SIGTERM');
 
-  for (const [name, result] of [['opsbox', opsboxResult], ['bare node:http', bareResult]] as const) {
-    if (result.non2xx > 0 || result.errors > 0) throw new Error(`${name}: ${result.non2xx} non-2xx responses, ${result.errors} errors`);
+  for (const [name, result] of [
+    ['opsbox', opsboxResult],
+    ['bare node:http', bareResult],
+  ] as const) {
+    if (result.non2xx > 0 || result.errors > 0)
+      throw new Error(`${name}: ${result.non2xx} non-2xx responses, ${result.errors} errors`);
   }
   const ratio = opsboxResult.requests.average / bareResult.requests.average;
-  line('HTTP query, 50 clients: opsbox / bare req/s (goal >= 0.8)', `${ratio.toFixed(2)}x  (${opsboxResult.requests.average.toFixed(0)} vs ${bareResult.requests.average.toFixed(0)} req/s)`);
-  line('  opsbox latency p50 / p99', `${opsboxResult.latency.p50} ms / ${opsboxResult.latency.p99} ms`);
+  line(
+    'HTTP query, 50 clients: opsbox / bare req/s (goal >= 0.8)',
+    `${ratio.toFixed(2)}x  (${opsboxResult.requests.average.toFixed(0)} vs ${bareResult.requests.average.toFixed(0)} req/s)`,
+  );
+  line(
+    '  opsbox latency p50 / p99',
+    `${opsboxResult.latency.p50} ms / ${opsboxResult.latency.p99} ms`,
+  );
   line('  bare latency p50 / p99', `${bareResult.latency.p50} ms / ${bareResult.latency.p99} ms`);
-  line('  peak memory opsbox (server + query worker) / bare', `${opsboxMemory.toFixed(0)} MiB / ${bareMemory.toFixed(0)} MiB`);
+  line(
+    '  peak memory opsbox (server + query worker) / bare',
+    `${opsboxMemory.toFixed(0)} MiB / ${bareMemory.toFixed(0)} MiB`,
+  );
 }
 
 try {

@@ -57,7 +57,10 @@ export interface CommandGroupSpec {
 
 /** Adds a command spec to a commander program or group. */
 export function addCommand(parent: Command, spec: CommandSpec, root: Command): Command {
-  const command = parent.command(spec.name).description(spec.description ?? spec.summary, {}).summary(spec.summary);
+  const command = parent
+    .command(spec.name)
+    .description(spec.description ?? spec.summary, {})
+    .summary(spec.summary);
   for (const alias of spec.aliases ?? []) command.alias(alias);
   for (const option of spec.options ?? []) command.addOption(toOption(option));
   if (spec.allowUnknownOptions) command.allowUnknownOption(true);
@@ -68,7 +71,12 @@ export function addCommand(parent: Command, spec: CommandSpec, root: Command): C
     const logger: Logger | undefined = spec.serverLogger ? await createLogger() : undefined;
     const context = new Context({ dataDir: global.dataDir, logger });
     try {
-      await spec.run({ args: cmd.args.slice(0, cmd.registeredArguments.length).map(String), options: cmd.opts(), context, global });
+      await spec.run({
+        args: cmd.args.slice(0, cmd.registeredArguments.length).map(String),
+        options: cmd.opts(),
+        context,
+        global,
+      });
     } finally {
       if (!spec.serverLogger) context.close();
     }
@@ -82,7 +90,11 @@ function toOption(spec: OptionSpec): Option {
   if (spec.conflicts) option.conflicts(spec.conflicts);
   if (spec.choices) option.choices(spec.choices);
   if (spec.env) option.env(spec.env);
-  if (spec.repeatable) option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
+  if (spec.repeatable)
+    option.argParser((value: string, previous: string[] | undefined) => [
+      ...(previous ?? []),
+      value,
+    ]);
   return option;
 }
 

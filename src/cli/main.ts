@@ -7,7 +7,9 @@ import { stringifyJson } from '../core/json.js';
 import { addCommand, addGroup } from './command.js';
 import { COMMAND_GROUPS, TOP_LEVEL_COMMANDS } from './commands.js';
 
-const packageJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+const packageJson = JSON.parse(
+  readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'),
+) as { version: string };
 
 /**
  * Builds the program. Only the command named in `argv` is loaded with its
@@ -15,7 +17,9 @@ const packageJson = JSON.parse(readFileSync(new URL('../../../package.json', imp
  */
 export async function buildProgram(argv: string[]): Promise<Command> {
   const program = new Command('opsbox')
-    .description('Self-hosted ops platform: SQLite databases, PostgreSQL runbook, S3 storage, secrets and workflows')
+    .description(
+      'Self-hosted ops platform: SQLite databases, PostgreSQL runbook, S3 storage, secrets and workflows',
+    )
     .version(packageJson.version)
     .option('--data-dir <dir>', 'data directory (default: $OPSBOX_DATA_DIR or ./.opsbox)')
     .option('--debug', 'show the stack trace of unexpected errors')
@@ -29,7 +33,8 @@ export async function buildProgram(argv: string[]): Promise<Command> {
     else program.command(lazy.name).description(lazy.summary);
   }
   for (const lazy of COMMAND_GROUPS) {
-    if (lazy.name === invoked || (invoked === 'help' && argv.includes(lazy.name))) addGroup(program, await lazy.load());
+    if (lazy.name === invoked || (invoked === 'help' && argv.includes(lazy.name)))
+      addGroup(program, await lazy.load());
     else program.command(lazy.name).description(lazy.summary);
   }
   applyToTree(program, (command) => command.exitOverride());
@@ -71,10 +76,16 @@ export function reportError(error: unknown, options: { debug: boolean; json: boo
   }
   if (isUserError(error)) {
     if (options.json) {
-      process.stdout.write(stringifyJson({ error: { code: error.code, kind: error.kind, message: error.message } }, 2) + '\n');
+      process.stdout.write(
+        stringifyJson(
+          { error: { code: error.code, kind: error.kind, message: error.message } },
+          2,
+        ) + '\n',
+      );
     }
     process.stderr.write(`opsbox: ${error.message}\n`);
-    if (options.debug && error.cause) process.stderr.write(String((error.cause as Error).stack ?? error.cause) + '\n');
+    if (options.debug && error.cause)
+      process.stderr.write(String((error.cause as Error).stack ?? error.cause) + '\n');
     return error.exitCode;
   }
   const message = error instanceof Error ? error.message : String(error);

@@ -20,7 +20,10 @@ export function printTable(columns: string[], rows: unknown[][], emptyNote = 'No
   }
   // cli-table3 is loaded on first use; JSON output never needs it.
   const Table = createRequire(import.meta.url)('cli-table3') as typeof TableType;
-  const table = new Table({ head: columns, style: { head: process.stdout.isTTY ? ['cyan'] : [], border: [] } });
+  const table = new Table({
+    head: columns,
+    style: { head: process.stdout.isTTY ? ['cyan'] : [], border: [] },
+  });
   for (const row of rows) table.push(row.map(formatCell));
   process.stdout.write(table.toString() + '\n');
 }
@@ -31,7 +34,9 @@ export function printTable(columns: string[], rows: unknown[][], emptyNote = 'No
  * terminal, where drawing tables would cost more than the query.
  */
 export function printList(rows: unknown[][]): void {
-  const lines = rows.map((row) => row.map((value) => (value === null ? '' : formatCell(value))).join('|'));
+  const lines = rows.map((row) =>
+    row.map((value) => (value === null ? '' : formatCell(value))).join('|'),
+  );
   if (lines.length > 0) process.stdout.write(lines.join('\n') + '\n');
 }
 
@@ -39,7 +44,8 @@ export function formatCell(value: unknown): string {
   if (value === null || value === undefined) return 'NULL';
   if (value instanceof Uint8Array) return `<blob ${value.byteLength} bytes>`;
   // Query results carry BLOBs as arrays of byte values, printed as SQL literals.
-  if (Array.isArray(value) && value.every((byte) => typeof byte === 'number')) return `X'${Buffer.from(value).toString('hex')}'`;
+  if (Array.isArray(value) && value.every((byte) => typeof byte === 'number'))
+    return `X'${Buffer.from(value).toString('hex')}'`;
   if (typeof value === 'object') return stringifyJson(value);
   return String(value);
 }
@@ -64,11 +70,17 @@ export function formatBytes(bytes: number): string {
  * Asks a yes/no question on the terminal. Without a terminal there is nobody
  * to answer, so the command fails and names the flag that skips the question.
  */
-export async function confirm(question: string, options: { yes?: boolean; flag?: string } = {}): Promise<void> {
+export async function confirm(
+  question: string,
+  options: { yes?: boolean; flag?: string } = {},
+): Promise<void> {
   if (options.yes) return;
   const flag = options.flag ?? '--yes';
   if (!process.stdin.isTTY) {
-    throw new UserError('usage', `${question} Refusing without a terminal to confirm; pass ${flag} to proceed.`);
+    throw new UserError(
+      'usage',
+      `${question} Refusing without a terminal to confirm; pass ${flag} to proceed.`,
+    );
   }
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   const answer = await new Promise<string>((resolve) => rl.question(`${question} [y/N] `, resolve));

@@ -11,13 +11,23 @@ export const serveCommand: CommandSpec = {
   options: [
     { flags: '--host <host>', description: 'address to listen on', default: '127.0.0.1' },
     { flags: '--port <port>', description: 'TCP port of the HTTP API', default: '8787' },
-    { flags: '--s3-port <port>', description: 'TCP port of the S3-compatible storage endpoint', default: '8788' },
-    { flags: '--demo', description: 'load the bundled Chinook database and example workflow when missing' },
+    {
+      flags: '--s3-port <port>',
+      description: 'TCP port of the S3-compatible storage endpoint',
+      default: '8788',
+    },
+    {
+      flags: '--demo',
+      description: 'load the bundled Chinook database and example workflow when missing',
+    },
   ],
   async run({ options, context }) {
     const port = Number(options.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw new UserError('usage', `Invalid --port "${options.port}": use a number from 0 to 65535.`);
+      throw new UserError(
+        'usage',
+        `Invalid --port "${options.port}": use a number from 0 to 65535.`,
+      );
     }
     if (options.demo) {
       for (const line of await prepareDemo(context)) info(line);

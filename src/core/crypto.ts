@@ -1,5 +1,13 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
 
 import { LAYOUT, type DataDir } from './data-dir.js';
 import { UserError } from './errors.js';
@@ -20,7 +28,11 @@ export class SecretBox {
   private constructor(private readonly key: Buffer) {}
 
   static fromKey(key: Buffer): SecretBox {
-    if (key.length !== KEY_BYTES) throw new UserError('invalid', `Invalid secret key: expected ${KEY_BYTES} bytes, got ${key.length}.`);
+    if (key.length !== KEY_BYTES)
+      throw new UserError(
+        'invalid',
+        `Invalid secret key: expected ${KEY_BYTES} bytes, got ${key.length}.`,
+      );
     return new SecretBox(key);
   }
 
@@ -43,7 +55,11 @@ export class SecretBox {
 
   decrypt(sealed: string, context = ''): Buffer {
     const [format, payload] = sealed.split(':', 2);
-    if (format !== FORMAT || !payload) throw new UserError('invalid', `Cannot decrypt a value stored in an unknown format "${format}".`);
+    if (format !== FORMAT || !payload)
+      throw new UserError(
+        'invalid',
+        `Cannot decrypt a value stored in an unknown format "${format}".`,
+      );
     const raw = Buffer.from(payload, 'base64');
     const decipher = createDecipheriv('aes-256-gcm', this.key, raw.subarray(0, IV_BYTES));
     decipher.setAAD(Buffer.from(context, 'utf8'));
@@ -51,7 +67,11 @@ export class SecretBox {
     try {
       return Buffer.concat([decipher.update(raw.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]);
     } catch {
-      throw new UserError('permission', 'Cannot decrypt a stored secret: the secret key is wrong. Set OPSBOX_SECRET_KEY (or secret.key in the data directory) to the key the value was stored with.', { code: 'WRONG_SECRET_KEY' });
+      throw new UserError(
+        'permission',
+        'Cannot decrypt a stored secret: the secret key is wrong. Set OPSBOX_SECRET_KEY (or secret.key in the data directory) to the key the value was stored with.',
+        { code: 'WRONG_SECRET_KEY' },
+      );
     }
   }
 }
@@ -59,7 +79,10 @@ export class SecretBox {
 function parseKey(text: string, source = 'OPSBOX_SECRET_KEY'): Buffer {
   const key = /^[0-9a-f]{64}$/i.test(text) ? Buffer.from(text, 'hex') : Buffer.from(text, 'base64');
   if (key.length !== KEY_BYTES) {
-    throw new UserError('invalid', `Invalid secret key in ${source}: expected 64 hex digits or base64 of 32 bytes.`);
+    throw new UserError(
+      'invalid',
+      `Invalid secret key in ${source}: expected 64 hex digits or base64 of 32 bytes.`,
+    );
   }
   return key;
 }

@@ -9,7 +9,9 @@ export type { Logger };
  * pino is imported here, on demand, because loading it costs about 40 ms
  * that short CLI commands should not pay.
  */
-export async function createLogger(options: { level?: string; destination?: NodeJS.WritableStream } = {}): Promise<Logger> {
+export async function createLogger(
+  options: { level?: string; destination?: NodeJS.WritableStream } = {},
+): Promise<Logger> {
   const { default: pino } = await import('pino');
   const level = options.level ?? process.env.OPSBOX_LOG_LEVEL ?? 'info';
   return pino(
@@ -17,7 +19,13 @@ export async function createLogger(options: { level?: string; destination?: Node
       level,
       base: { service: 'opsbox' },
       redact: {
-        paths: ['req.headers.authorization', 'headers.authorization', '*.password', '*.secretAccessKey', '*.token'],
+        paths: [
+          'req.headers.authorization',
+          'headers.authorization',
+          '*.password',
+          '*.secretAccessKey',
+          '*.token',
+        ],
         censor: '***',
       },
     },
@@ -29,7 +37,11 @@ const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
 /** A logger that drops everything, for CLI commands and tests that do not serve. */
 export function silentLogger(): Logger {
-  const logger: Record<string, unknown> = { level: 'silent', isLevelEnabled: () => false, child: () => logger };
+  const logger: Record<string, unknown> = {
+    level: 'silent',
+    isLevelEnabled: () => false,
+    child: () => logger,
+  };
   for (const level of LEVELS) logger[level] = () => undefined;
   return logger as unknown as Logger;
 }

@@ -6,4 +6,10 @@ import type { Migration } from './state.js';
 import { TOKEN_MIGRATIONS } from './tokens.js';
 
 /** Every capability's migrations; a capability adds its list here. */
-export const ALL_MIGRATIONS: Migration[] = [...TOKEN_MIGRATIONS, ...DATABASES_MIGRATIONS, ...SECRETS_MIGRATIONS, ...WORKFLOWS_MIGRATIONS, ...STORAGE_MIGRATIONS];
+export const ALL_MIGRATIONS: Migration[] = [
+  ...TOKEN_MIGRATIONS,
+  ...DATABASES_MIGRATIONS,
+  ...SECRETS_MIGRATIONS,
+  ...WORKFLOWS_MIGRATIONS,
+  ...STORAGE_MIGRATIONS,
+];

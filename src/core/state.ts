@@ -26,7 +26,11 @@ export function openStateDb(file: string, migrations: Migration[]): StateDb {
   try {
     db = new Database(file);
   } catch (error) {
-    throw new UserError('unavailable', `Cannot open the state store ${file}: ${errorMessage(error)}. Check that the data directory is writable.`, { cause: error });
+    throw new UserError(
+      'unavailable',
+      `Cannot open the state store ${file}: ${errorMessage(error)}. Check that the data directory is writable.`,
+      { cause: error },
+    );
   }
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
@@ -50,16 +54,25 @@ export function applyMigrations(db: StateDb, migrations: Migration[]): void {
     applied_at TEXT NOT NULL,
     PRIMARY KEY (area, version)
   )`);
-  const sorted = [...migrations].sort((a, b) => a.area.localeCompare(b.area) || a.version - b.version);
+  const sorted = [...migrations].sort(
+    (a, b) => a.area.localeCompare(b.area) || a.version - b.version,
+  );
   checkNumbering(sorted);
 
   const applied = db.prepare('SELECT 1 FROM schema_migrations WHERE area = ? AND version = ?');
-  const record = db.prepare('INSERT INTO schema_migrations (area, version, description, applied_at) VALUES (?, ?, ?, ?)');
+  const record = db.prepare(
+    'INSERT INTO schema_migrations (area, version, description, applied_at) VALUES (?, ?, ?, ?)',
+  );
   const apply = db.transaction(() => {
     for (const migration of sorted) {
       if (applied.get(migration.area, migration.version)) continue;
       db.exec(migration.sql);
-      record.run(migration.area, migration.version, migration.description, new Date().toISOString());
+      record.run(
+        migration.area,
+        migration.version,
+        migration.description,
+        new Date().toISOString(),
+      );
     }
   });
   apply.immediate();
@@ -70,12 +83,19 @@ export function applyMigrations(db: StateDb, migrations: Migration[]): void {
  * start of a CLI command skips the write lock that applying needs.
  */
 function allApplied(db: StateDb, migrations: Migration[]): boolean {
-  const exists = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'").get();
+  const exists = db
+    .prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'")
+    .get();
   if (!exists) return false;
-  const applied = db.prepare('SELECT area, max(version) AS version, count(*) AS count FROM schema_migrations GROUP BY area').all() as { area: string; version: number; count: number }[];
+  const applied = db
+    .prepare(
+      'SELECT area, max(version) AS version, count(*) AS count FROM schema_migrations GROUP BY area',
+    )
+    .all() as { area: string; version: number; count: number }[];
   const recorded = new Map(applied.map((row) => [row.area, row]));
   const latest = new Map<string, number>();
-  for (const migration of migrations) latest.set(migration.area, Math.max(latest.get(migration.area) ?? 0, migration.version));
+  for (const migration of migrations)
+    latest.set(migration.area, Math.max(latest.get(migration.area) ?? 0, migration.version));
   for (const [area, version] of latest) {
     const row = recorded.get(area);
     if (!row || row.version !== version || row.count !== version) return false;
@@ -88,7 +108,9 @@ function checkNumbering(sorted: Migration[]): void {
   for (const migration of sorted) {
     const expected = next.get(migration.area) ?? 1;
     if (migration.version !== expected) {
-      throw new Error(`Migration ${migration.area}#${migration.version} is out of sequence; expected version ${expected}`);
+      throw new Error(
+        `Migration ${migration.area}#${migration.version} is out of sequence; expected version ${expected}`,
+      );
     }
     next.set(migration.area, expected + 1);
   }

@@ -37,13 +37,24 @@ export class TokenService {
 
   create(name: string): { token: string; info: TokenInfo } {
     if (!NAME_PATTERN.test(name)) {
-      throw new UserError('invalid', `Invalid token name "${name}": use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.`);
+      throw new UserError(
+        'invalid',
+        `Invalid token name "${name}": use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.`,
+      );
     }
     if (this.db.prepare('SELECT 1 FROM api_tokens WHERE name = ?').get(name)) {
-      throw new UserError('conflict', `A token named "${name}" already exists. Revoke it with \`opsbox token revoke ${name}\` or pick another name.`);
+      throw new UserError(
+        'conflict',
+        `A token named "${name}" already exists. Revoke it with \`opsbox token revoke ${name}\` or pick another name.`,
+      );
     }
     const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
-    const info: TokenInfo = { id: randomUUID(), name, createdAt: new Date().toISOString(), lastUsedAt: null };
+    const info: TokenInfo = {
+      id: randomUUID(),
+      name,
+      createdAt: new Date().toISOString(),
+      lastUsedAt: null,
+    };
     this.db
       .prepare('INSERT INTO api_tokens (id, name, sha256, created_at) VALUES (?, ?, ?, ?)')
       .run(info.id, name, hashToken(token), info.createdAt);
@@ -51,7 +62,11 @@ export class TokenService {
   }
 
   list(): TokenInfo[] {
-    const rows = this.db.prepare('SELECT id, name, created_at, last_used_at FROM api_tokens ORDER BY created_at, name').all() as TokenRow[];
+    const rows = this.db
+      .prepare(
+        'SELECT id, name, created_at, last_used_at FROM api_tokens ORDER BY created_at, name',
+      )
+      .all() as TokenRow[];
     return rows.map(toInfo);
   }
 
@@ -61,9 +76,14 @@ export class TokenService {
 
   /** Revokes a token by name or id. */
   revoke(nameOrId: string): TokenInfo {
-    const row = this.db.prepare('SELECT id, name, created_at, last_used_at FROM api_tokens WHERE name = ? OR id = ?').get(nameOrId, nameOrId) as TokenRow | undefined;
+    const row = this.db
+      .prepare('SELECT id, name, created_at, last_used_at FROM api_tokens WHERE name = ? OR id = ?')
+      .get(nameOrId, nameOrId) as TokenRow | undefined;
     if (!row) {
-      throw new UserError('not_found', `Token "${nameOrId}" not found. List tokens with \`opsbox token list\`.`);
+      throw new UserError(
+        'not_found',
+        `Token "${nameOrId}" not found. List tokens with \`opsbox token list\`.`,
+      );
     }
     this.db.prepare('DELETE FROM api_tokens WHERE id = ?').run(row.id);
     return toInfo(row);
@@ -71,14 +91,19 @@ export class TokenService {
 
   /** Returns the SHA-256 of every token with its id, for a verifier's cache. */
   hashes(): Map<string, string> {
-    const rows = this.db.prepare('SELECT id, sha256 FROM api_tokens').all() as { id: string; sha256: string }[];
+    const rows = this.db.prepare('SELECT id, sha256 FROM api_tokens').all() as {
+      id: string;
+      sha256: string;
+    }[];
     return new Map(rows.map((row) => [row.sha256, row.id]));
   }
 
   /** Returns the token's id when the presented value matches a stored hash. */
   verify(presented: string): string | undefined {
     const digest = hashToken(presented);
-    const row = this.db.prepare('SELECT id, sha256 FROM api_tokens WHERE sha256 = ?').get(digest) as { id: string; sha256: string } | undefined;
+    const row = this.db
+      .prepare('SELECT id, sha256 FROM api_tokens WHERE sha256 = ?')
+      .get(digest) as { id: string; sha256: string } | undefined;
     if (!row || !timingSafeEqual(Buffer.from(row.sha256), Buffer.from(digest))) return undefined;
     return row.id;
   }
@@ -111,7 +136,9 @@ export class CachedTokenVerifier {
   private readonly changes;
 
   constructor(private readonly db: StateDb) {
-    this.changes = db.prepare("SELECT (SELECT data_version FROM pragma_data_version()) || ':' || total_changes()").pluck();
+    this.changes = db
+      .prepare("SELECT (SELECT data_version FROM pragma_data_version()) || ':' || total_changes()")
+      .pluck();
   }
 
   verify(presented: string): string | undefined {

@@ -1,5 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, copyFileSync, existsSync, fsyncSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import path from 'node:path';
 
 import Database from 'better-sqlite3';
@@ -63,7 +74,9 @@ export class BackupService {
     const dir = this.context.dataDir.path(LAYOUT.backups, name);
     if (!existsSync(dir)) return [];
     return readdirSync(dir)
-      .filter((entry) => entry.endsWith('.sqlite') && ID_PATTERN.test(entry.slice(0, -'.sqlite'.length)))
+      .filter(
+        (entry) => entry.endsWith('.sqlite') && ID_PATTERN.test(entry.slice(0, -'.sqlite'.length)),
+      )
       .sort()
       .map((entry) => this.describe(name, entry.slice(0, -'.sqlite'.length)));
   }
@@ -73,7 +86,11 @@ export class BackupService {
     const backups = this.list(name);
     const found = id === 'latest' ? backups.at(-1) : backups.find((backup) => backup.id === id);
     if (!found) {
-      throw new UserError('not_found', `Backup "${id}" of database "${name}" not found. List backups with \`opsbox db backup list ${name}\`.`, { code: 'BACKUP_NOT_FOUND' });
+      throw new UserError(
+        'not_found',
+        `Backup "${id}" of database "${name}" not found. List backups with \`opsbox db backup list ${name}\`.`,
+        { code: 'BACKUP_NOT_FOUND' },
+      );
     }
     return found;
   }
@@ -94,12 +111,18 @@ export class BackupService {
    * in with an atomic rename while holding an exclusive lock, so no writer
    * is mid-transaction and no hot journal can be replayed onto the new file.
    */
-  restore(nameOrId: string, source: { id?: string; file?: string }): { restored: BackupInfo | { file: string }; previous: BackupInfo } {
+  restore(
+    nameOrId: string,
+    source: { id?: string; file?: string },
+  ): { restored: BackupInfo | { file: string }; previous: BackupInfo } {
     const record = this.catalog.get(nameOrId);
     const sourceFile = source.file ?? this.get(record.name, source.id ?? 'latest').file;
     checkSqliteFile(sourceFile);
 
-    const staged = path.join(path.dirname(record.file), `.${record.name}.restore-${randomBytes(4).toString('hex')}.tmp`);
+    const staged = path.join(
+      path.dirname(record.file),
+      `.${record.name}.restore-${randomBytes(4).toString('hex')}.tmp`,
+    );
     copyFileSync(sourceFile, staged);
     fsyncFile(staged);
     let previous: BackupInfo;
@@ -110,7 +133,9 @@ export class BackupService {
       rmSync(staged, { force: true });
       throw error;
     }
-    const restored = source.file ? { file: source.file } : this.get(record.name, source.id ?? 'latest');
+    const restored = source.file
+      ? { file: source.file }
+      : this.get(record.name, source.id ?? 'latest');
     return { restored, previous };
   }
 
@@ -119,22 +144,39 @@ export class BackupService {
    * in a bucket (local, S3, R2 or Azure). The local copy stays, so
    * `backup list` still shows it.
    */
-  async createInBucket(nameOrId: string, target: string): Promise<BackupInfo & { bucket: string; key: string }> {
+  async createInBucket(
+    nameOrId: string,
+    target: string,
+  ): Promise<BackupInfo & { bucket: string; key: string }> {
     const { StorageService, splitBucketPath } = await import('../storage/index.js');
     const { bucket, prefix } = splitBucketPath(target);
     const backup = this.create(nameOrId);
-    const key = [prefix.replace(/\/+$/, ''), backup.database, `${backup.id}.sqlite`].filter(Boolean).join('/');
-    await new StorageService(this.context).putObjectFromFile(bucket, key, backup.file, { headers: { contentType: 'application/vnd.sqlite3' } });
+    const key = [prefix.replace(/\/+$/, ''), backup.database, `${backup.id}.sqlite`]
+      .filter(Boolean)
+      .join('/');
+    await new StorageService(this.context).putObjectFromFile(bucket, key, backup.file, {
+      headers: { contentType: 'application/vnd.sqlite3' },
+    });
     return { ...backup, bucket, key };
   }
 
   /** Restores from an object `BUCKET/KEY` written by createInBucket or any SQLite file in a bucket. */
-  async restoreFromBucket(nameOrId: string, source: string): Promise<{ restored: { file: string }; previous: BackupInfo }> {
+  async restoreFromBucket(
+    nameOrId: string,
+    source: string,
+  ): Promise<{ restored: { file: string }; previous: BackupInfo }> {
     const { StorageService, splitBucketPath } = await import('../storage/index.js');
     const { bucket, prefix: key } = splitBucketPath(source);
-    if (!key) throw new UserError('usage', `Missing object key in "${source}": pass --from BUCKET/KEY, such as backups/chinook/20260101T000000000Z-abcdef.sqlite.`);
+    if (!key)
+      throw new UserError(
+        'usage',
+        `Missing object key in "${source}": pass --from BUCKET/KEY, such as backups/chinook/20260101T000000000Z-abcdef.sqlite.`,
+      );
     const record = this.catalog.get(nameOrId);
-    const staged = path.join(this.context.dataDir.ensure(LAYOUT.tmp), `restore-${randomBytes(4).toString('hex')}.sqlite`);
+    const staged = path.join(
+      this.context.dataDir.ensure(LAYOUT.tmp),
+      `restore-${randomBytes(4).toString('hex')}.sqlite`,
+    );
     try {
       await new StorageService(this.context).getObjectToFile(bucket, key, staged);
       const outcome = this.restore(record.name, { file: staged });
@@ -171,7 +213,9 @@ export function checkSqliteFile(file: string): void {
   try {
     fd = openSync(file, 'r');
   } catch (error) {
-    throw new UserError('not_found', `Cannot read backup file ${file}: ${errorMessage(error)}.`, { code: 'BACKUP_UNREADABLE' });
+    throw new UserError('not_found', `Cannot read backup file ${file}: ${errorMessage(error)}.`, {
+      code: 'BACKUP_UNREADABLE',
+    });
   }
   try {
     readSync(fd, header, 0, header.length, 0);
@@ -179,16 +223,29 @@ export function checkSqliteFile(file: string): void {
     closeSync(fd);
   }
   if (!header.equals(SQLITE_HEADER)) {
-    throw new UserError('invalid', `${file} is not a SQLite database (its header is not "SQLite format 3"). Nothing was restored.`, { code: 'NOT_A_DATABASE' });
+    throw new UserError(
+      'invalid',
+      `${file} is not a SQLite database (its header is not "SQLite format 3"). Nothing was restored.`,
+      { code: 'NOT_A_DATABASE' },
+    );
   }
   let db: Database.Database | undefined;
   try {
     db = new Database(file, { readonly: true, fileMustExist: true });
     const verdict = db.pragma('quick_check', { simple: true });
-    if (verdict !== 'ok') throw new UserError('invalid', `${file} failed SQLite's quick_check (${String(verdict)}). Nothing was restored.`, { code: 'CORRUPT_BACKUP' });
+    if (verdict !== 'ok')
+      throw new UserError(
+        'invalid',
+        `${file} failed SQLite's quick_check (${String(verdict)}). Nothing was restored.`,
+        { code: 'CORRUPT_BACKUP' },
+      );
   } catch (error) {
     if (error instanceof UserError) throw error;
-    throw new UserError('invalid', `${file} is not a usable SQLite database: ${errorMessage(error)}. Nothing was restored.`, { code: 'NOT_A_DATABASE' });
+    throw new UserError(
+      'invalid',
+      `${file} is not a usable SQLite database: ${errorMessage(error)}. Nothing was restored.`,
+      { code: 'NOT_A_DATABASE' },
+    );
   } finally {
     db?.close();
   }

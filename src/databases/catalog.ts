@@ -55,7 +55,11 @@ export class DatabaseCatalog {
   create(name: string): DatabaseRecord {
     validateName(name);
     if (this.find(name)) {
-      throw new UserError('conflict', `Database "${name}" already exists. Pick another name, or delete it first with \`opsbox db delete ${name}\`.`, { code: 'DATABASE_EXISTS' });
+      throw new UserError(
+        'conflict',
+        `Database "${name}" already exists. Pick another name, or delete it first with \`opsbox db delete ${name}\`.`,
+        { code: 'DATABASE_EXISTS' },
+      );
     }
     this.context.dataDir.ensure(LAYOUT.databases);
     const file = this.fileFor(name);
@@ -63,20 +67,31 @@ export class DatabaseCatalog {
     // holds no catalog row, so no user can have written to it since.
     const db = new Database(file);
     db.close();
-    const record: DatabaseRecord = { uuid: randomUUID(), name, createdAt: new Date().toISOString(), file };
-    this.context.state.prepare('INSERT INTO databases (uuid, name, created_at) VALUES (?, ?, ?)').run(record.uuid, name, record.createdAt);
+    const record: DatabaseRecord = {
+      uuid: randomUUID(),
+      name,
+      createdAt: new Date().toISOString(),
+      file,
+    };
+    this.context.state
+      .prepare('INSERT INTO databases (uuid, name, created_at) VALUES (?, ?, ?)')
+      .run(record.uuid, name, record.createdAt);
     return record;
   }
 
   list(): DatabaseRecord[] {
-    const rows = this.context.state.prepare('SELECT uuid, name, created_at FROM databases ORDER BY name').all() as CatalogRow[];
+    const rows = this.context.state
+      .prepare('SELECT uuid, name, created_at FROM databases ORDER BY name')
+      .all() as CatalogRow[];
     return rows.map((row) => this.toRecord(row));
   }
 
   /** Finds a database by name or uuid. */
   find(nameOrId: string): DatabaseRecord | undefined {
     // Prepared once: the HTTP API looks a database up on every query.
-    this.findStatement ??= this.context.state.prepare('SELECT uuid, name, created_at FROM databases WHERE name = ? OR uuid = ?');
+    this.findStatement ??= this.context.state.prepare(
+      'SELECT uuid, name, created_at FROM databases WHERE name = ? OR uuid = ?',
+    );
     const row = this.findStatement.get(nameOrId, nameOrId) as CatalogRow | undefined;
     return row && this.toRecord(row);
   }
@@ -84,7 +99,11 @@ export class DatabaseCatalog {
   get(nameOrId: string): DatabaseRecord {
     const record = this.find(nameOrId);
     if (!record) {
-      throw new UserError('not_found', `Database "${nameOrId}" not found. List databases with \`opsbox db list\`, or create it with \`opsbox db create ${nameOrId}\`.`, { code: 'DATABASE_NOT_FOUND' });
+      throw new UserError(
+        'not_found',
+        `Database "${nameOrId}" not found. List databases with \`opsbox db list\`, or create it with \`opsbox db create ${nameOrId}\`.`,
+        { code: 'DATABASE_NOT_FOUND' },
+      );
     }
     return record;
   }
@@ -93,8 +112,21 @@ export class DatabaseCatalog {
     const record = this.get(nameOrId);
     const db = openDatabaseFile(record.file, { readonly: true });
     try {
-      const names = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all() as string[];
-      const tables = names.map((name) => ({ name, rows: Number(db.prepare(`SELECT count(*) FROM ${quoteIdentifier(name)}`).pluck().get()) }));
+      const names = db
+        .prepare(
+          "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        )
+        .pluck()
+        .all() as string[];
+      const tables = names.map((name) => ({
+        name,
+        rows: Number(
+          db
+            .prepare(`SELECT count(*) FROM ${quoteIdentifier(name)}`)
+            .pluck()
+            .get(),
+        ),
+      }));
       return { ...record, sizeBytes: fileSize(record.file), tables };
     } finally {
       db.close();
@@ -105,12 +137,18 @@ export class DatabaseCatalog {
   delete(nameOrId: string): DatabaseRecord {
     const record = this.get(nameOrId);
     this.context.state.prepare('DELETE FROM databases WHERE uuid = ?').run(record.uuid);
-    for (const suffix of ['', '-journal', '-wal', '-shm']) rmSync(record.file + suffix, { force: true });
+    for (const suffix of ['', '-journal', '-wal', '-shm'])
+      rmSync(record.file + suffix, { force: true });
     return record;
   }
 
   private toRecord(row: CatalogRow): DatabaseRecord {
-    return { uuid: row.uuid, name: row.name, createdAt: row.created_at, file: this.fileFor(row.name) };
+    return {
+      uuid: row.uuid,
+      name: row.name,
+      createdAt: row.created_at,
+      file: this.fileFor(row.name),
+    };
   }
 }
 

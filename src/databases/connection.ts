@@ -36,13 +36,29 @@ export function translateSqliteError(error: unknown, file?: string): unknown {
   const code = (error as { code?: string }).code ?? '';
   const subject = file ? `Database file ${file}` : 'The database';
   if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
-    return new UserError('busy', `${subject} is locked by another writer (${code}). Retry when the other process finishes; nothing was changed.`, { code: 'DATABASE_LOCKED', cause: error });
+    return new UserError(
+      'busy',
+      `${subject} is locked by another writer (${code}). Retry when the other process finishes; nothing was changed.`,
+      { code: 'DATABASE_LOCKED', cause: error },
+    );
   }
   if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
-    return new UserError('invalid', `${subject} is not a valid SQLite database (${code}).`, { code: 'NOT_A_DATABASE', cause: error });
+    return new UserError('invalid', `${subject} is not a valid SQLite database (${code}).`, {
+      code: 'NOT_A_DATABASE',
+      cause: error,
+    });
   }
-  if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY' || code === 'SQLITE_FULL' || code === 'SQLITE_IOERR') {
-    return new UserError('unavailable', `${subject} cannot be used: ${errorMessage(error)} (${code}).`, { code, cause: error });
+  if (
+    code === 'SQLITE_CANTOPEN' ||
+    code === 'SQLITE_READONLY' ||
+    code === 'SQLITE_FULL' ||
+    code === 'SQLITE_IOERR'
+  ) {
+    return new UserError(
+      'unavailable',
+      `${subject} cannot be used: ${errorMessage(error)} (${code}).`,
+      { code, cause: error },
+    );
   }
   return error;
 }

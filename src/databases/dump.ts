@@ -41,9 +41,13 @@ export function dumpDatabase(
   const includeData = options.data ?? true;
   const includeSchema = options.schema ?? true;
   if (!includeData && !includeSchema) {
-    throw new UserError('usage', 'Nothing to dump: both the data and the schema are excluded. Keep at least one of them.', {
-      code: 'EMPTY_DUMP',
-    });
+    throw new UserError(
+      'usage',
+      'Nothing to dump: both the data and the schema are excluded. Keep at least one of them.',
+      {
+        code: 'EMPTY_DUMP',
+      },
+    );
   }
 
   const output = new ChunkedOutput(write);
@@ -76,9 +80,16 @@ function inReadTransaction(db: Database.Database, body: () => void): void {
 
 function readSchema(db: Database.Database): SchemaEntry[] {
   const rows = db
-    .prepare('SELECT type, name, tbl_name, sql FROM main.sqlite_schema WHERE sql IS NOT NULL ORDER BY rowid')
+    .prepare(
+      'SELECT type, name, tbl_name, sql FROM main.sqlite_schema WHERE sql IS NOT NULL ORDER BY rowid',
+    )
     .all() as { type: string; name: string; tbl_name: string; sql: string }[];
-  return rows.map((row) => ({ type: row.type, name: row.name, tableName: row.tbl_name, sql: row.sql }));
+  return rows.map((row) => ({
+    type: row.type,
+    name: row.name,
+    tableName: row.tbl_name,
+    sql: row.sql,
+  }));
 }
 
 /** Names of the tables that virtual tables (FTS5, R*Tree) keep their content in. */
@@ -99,17 +110,29 @@ function foldCase(name: string): string {
  * Keeps the requested tables and views, the shadow tables of requested
  * virtual tables, and the indexes and triggers defined on any of them.
  */
-function selectEntries(entries: SchemaEntry[], shadowTables: Set<string>, tables: string[] | undefined): SchemaEntry[] {
+function selectEntries(
+  entries: SchemaEntry[],
+  shadowTables: Set<string>,
+  tables: string[] | undefined,
+): SchemaEntry[] {
   if (!tables || tables.length === 0) return entries;
 
-  const known = new Map(entries.filter((entry) => entry.type === 'table' || entry.type === 'view').map((entry) => [foldCase(entry.name), entry]));
+  const known = new Map(
+    entries
+      .filter((entry) => entry.type === 'table' || entry.type === 'view')
+      .map((entry) => [foldCase(entry.name), entry]),
+  );
   const wanted = new Set<string>();
   for (const table of tables) {
     const entry = known.get(foldCase(table));
     if (!entry) {
-      throw new UserError('not_found', `Table "${table}" not found in the database. Check the name with \`opsbox db info\`.`, {
-        code: 'TABLE_NOT_FOUND',
-      });
+      throw new UserError(
+        'not_found',
+        `Table "${table}" not found in the database. Check the name with \`opsbox db info\`.`,
+        {
+          code: 'TABLE_NOT_FOUND',
+        },
+      );
     }
     wanted.add(foldCase(entry.name));
     if (isVirtualTable(entry.sql)) {
@@ -117,7 +140,11 @@ function selectEntries(entries: SchemaEntry[], shadowTables: Set<string>, tables
       for (const shadow of shadowTables) if (shadow.startsWith(prefix)) wanted.add(shadow);
     }
   }
-  return entries.filter((entry) => wanted.has(foldCase(entry.type === 'index' || entry.type === 'trigger' ? entry.tableName : entry.name)));
+  return entries.filter((entry) =>
+    wanted.has(
+      foldCase(entry.type === 'index' || entry.type === 'trigger' ? entry.tableName : entry.name),
+    ),
+  );
 }
 
 /**
@@ -125,11 +152,17 @@ function selectEntries(entries: SchemaEntry[], shadowTables: Set<string>, tables
  * the selected ones. Without a filter, or with sqlite_sequence itself
  * selected, the whole sqlite_sequence table is dumped instead.
  */
-function selectCounters(entries: SchemaEntry[], selected: SchemaEntry[], tables: string[] | undefined): Set<string> | undefined {
+function selectCounters(
+  entries: SchemaEntry[],
+  selected: SchemaEntry[],
+  tables: string[] | undefined,
+): Set<string> | undefined {
   if (!tables || tables.length === 0) return undefined;
   if (!entries.some((entry) => entry.name === 'sqlite_sequence')) return undefined;
   if (selected.some((entry) => entry.name === 'sqlite_sequence')) return undefined;
-  return new Set(selected.filter((entry) => entry.type === 'table').map((entry) => foldCase(entry.name)));
+  return new Set(
+    selected.filter((entry) => entry.type === 'table').map((entry) => foldCase(entry.name)),
+  );
 }
 
 function isVirtualTable(sql: string): boolean {
@@ -175,10 +208,16 @@ class DumpWriter {
     // triggers and views, which need every table in place.
     const tables = entries.filter((entry) => entry.type === 'table');
     const sequence = tables.filter((entry) => entry.tableName === 'sqlite_sequence');
-    for (const table of [...tables.filter((entry) => entry.tableName !== 'sqlite_sequence'), ...sequence]) this.dumpTable(table);
+    for (const table of [
+      ...tables.filter((entry) => entry.tableName !== 'sqlite_sequence'),
+      ...sequence,
+    ])
+      this.dumpTable(table);
     if (counters && this.includeData) this.dumpCounters(counters);
     if (this.includeSchema) {
-      for (const entry of entries) if (entry.type === 'index' || entry.type === 'trigger' || entry.type === 'view') this.output.push(formatSchemaObject(entry.sql));
+      for (const entry of entries)
+        if (entry.type === 'index' || entry.type === 'trigger' || entry.type === 'view')
+          this.output.push(formatSchemaObject(entry.sql));
     }
 
     if (this.writableSchema) this.output.push('PRAGMA writable_schema=OFF;\n');
@@ -217,13 +256,24 @@ class DumpWriter {
    * entry is replaced and the counters of other tables stay.
    */
   private dumpCounters(tables: Set<string>): void {
-    const rows = this.db.prepare('SELECT name, seq FROM main.sqlite_sequence').raw(true).safeIntegers(true).all() as unknown[][];
-    const selected = rows.filter(([name]) => typeof name === 'string' && tables.has(foldCase(name)));
+    const rows = this.db
+      .prepare('SELECT name, seq FROM main.sqlite_sequence')
+      .raw(true)
+      .safeIntegers(true)
+      .all() as unknown[][];
+    const selected = rows.filter(
+      ([name]) => typeof name === 'string' && tables.has(foldCase(name)),
+    );
     if (selected.length === 0) return;
     if (this.includeSchema) {
-      this.output.push(`DELETE FROM sqlite_sequence WHERE name IN (${selected.map(([name]) => formatValue(name)).join(',')});\n`);
+      this.output.push(
+        `DELETE FROM sqlite_sequence WHERE name IN (${selected.map(([name]) => formatValue(name)).join(',')});\n`,
+      );
     }
-    for (const [name, seq] of selected) this.output.push(`INSERT INTO sqlite_sequence VALUES(${formatValue(name)},${formatValue(seq)});\n`);
+    for (const [name, seq] of selected)
+      this.output.push(
+        `INSERT INTO sqlite_sequence VALUES(${formatValue(name)},${formatValue(seq)});\n`,
+      );
   }
 
   private pushVirtualTable({ name, sql }: SchemaEntry): void {
@@ -247,10 +297,15 @@ class DumpWriter {
   private dumpRows(table: string): void {
     // table_info leaves out generated columns, and an INSERT without a
     // column list expects exactly the other columns.
-    const columns = this.db.prepare("SELECT name FROM pragma_table_info(?, 'main')").pluck().all(table) as string[];
+    const columns = this.db
+      .prepare("SELECT name FROM pragma_table_info(?, 'main')")
+      .pluck()
+      .all(table) as string[];
     if (columns.length === 0) return;
 
-    const select = this.db.prepare(`SELECT ${columns.map(quoteIdentifier).join(',')} FROM main.${quoteIdentifier(table)}`);
+    const select = this.db.prepare(
+      `SELECT ${columns.map(quoteIdentifier).join(',')} FROM main.${quoteIdentifier(table)}`,
+    );
     select.raw(true).safeIntegers(true);
     const prefix = `INSERT INTO ${formatInsertTarget(table)} VALUES(`;
     for (const row of select.iterate() as IterableIterator<unknown[]>) {

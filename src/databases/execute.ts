@@ -64,8 +64,12 @@ export class StatementError extends UserError {
     readonly sqliteMessage: string,
     cause: unknown,
   ) {
-    const where = line === undefined ? `statement ${index + 1}` : `line ${line} (statement ${index + 1})`;
-    super('sql', `SQL error at ${where}: ${sqliteMessage} [${sqliteCode}]. Nothing was changed.`, { code: sqliteCode, cause });
+    const where =
+      line === undefined ? `statement ${index + 1}` : `line ${line} (statement ${index + 1})`;
+    super('sql', `SQL error at ${where}: ${sqliteMessage} [${sqliteCode}]. Nothing was changed.`, {
+      code: sqliteCode,
+      cause,
+    });
   }
 }
 
@@ -76,7 +80,11 @@ const TRANSACTION_CONTROL = /^(?:BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b/
  * if any fails, everything is rolled back and a StatementError names it.
  * Returns the results unless `onResult` consumes them.
  */
-export function executeStatements(db: Database.Database, statements: QueryStatement[], options: ExecuteOptions = {}): StatementResult[] {
+export function executeStatements(
+  db: Database.Database,
+  statements: QueryStatement[],
+  options: ExecuteOptions = {},
+): StatementResult[] {
   const collected: StatementResult[] = [];
   const wrap = statements.length > 1;
   let sizeNow: () => number;
@@ -102,10 +110,22 @@ export function executeStatements(db: Database.Database, statements: QueryStatem
   return collected;
 }
 
-function runOne(db: Database.Database, statement: QueryStatement, index: number, options: ExecuteOptions, sizeNow: () => number): StatementResult {
+function runOne(
+  db: Database.Database,
+  statement: QueryStatement,
+  index: number,
+  options: ExecuteOptions,
+  sizeNow: () => number,
+): StatementResult {
   if (TRANSACTION_CONTROL.test(statement.sql)) {
     if (options.transactionControl !== 'skip') {
-      throw new StatementError(index, statement.line, 'SQLITE_AUTH', 'transaction control statements (BEGIN, COMMIT, ROLLBACK, SAVEPOINT) are not allowed: a batch already runs as one transaction', undefined);
+      throw new StatementError(
+        index,
+        statement.line,
+        'SQLITE_AUTH',
+        'transaction control statements (BEGIN, COMMIT, ROLLBACK, SAVEPOINT) are not allowed: a batch already runs as one transaction',
+        undefined,
+      );
     }
     return emptyResult(options, sizeNow());
   }
@@ -123,13 +143,25 @@ function runOne(db: Database.Database, statement: QueryStatement, index: number,
     const info = prepared.run(...params);
     const changes = Number(info.changes);
     const changed = changes > 0 || (!prepared.readonly && schemaVersion(db) !== schemaBefore);
-    return result(options.rowMode === 'array' ? { columns: [], rows: [] } : [], changes, toJsonInteger(info.lastInsertRowid), changed, 0, performance.now() - started, sizeNow());
+    return result(
+      options.rowMode === 'array' ? { columns: [], rows: [] } : [],
+      changes,
+      toJsonInteger(info.lastInsertRowid),
+      changed,
+      0,
+      performance.now() - started,
+      sizeNow(),
+    );
   } catch (error) {
     throw asStatementError(error, index, statement);
   }
 }
 
-function readRows(prepared: Database.Statement, params: unknown[], rowMode: 'object' | 'array'): Row[] | RawRows {
+function readRows(
+  prepared: Database.Statement,
+  params: unknown[],
+  rowMode: 'object' | 'array',
+): Row[] | RawRows {
   // raw() sets a mode on the statement, which the cache shares between calls.
   prepared.raw(rowMode === 'array');
   if (rowMode === 'array') {
@@ -143,16 +175,40 @@ function readRows(prepared: Database.Statement, params: unknown[], rowMode: 'obj
   return rows;
 }
 
-function result(results: Row[] | RawRows, changes: number, lastRowId: number | bigint, changed: boolean, rowsRead: number, duration: number, size: number): StatementResult {
+function result(
+  results: Row[] | RawRows,
+  changes: number,
+  lastRowId: number | bigint,
+  changed: boolean,
+  rowsRead: number,
+  duration: number,
+  size: number,
+): StatementResult {
   return {
     results,
     success: true,
-    meta: { changes, last_row_id: lastRowId, changed_db: changed, rows_read: rowsRead, rows_written: changes, duration, size_after: size },
+    meta: {
+      changes,
+      last_row_id: lastRowId,
+      changed_db: changed,
+      rows_read: rowsRead,
+      rows_written: changes,
+      duration,
+      size_after: size,
+    },
   };
 }
 
 function emptyResult(options: ExecuteOptions, size: number): StatementResult {
-  return result(options.rowMode === 'array' ? { columns: [], rows: [] } : [], 0, 0, false, 0, 0, size);
+  return result(
+    options.rowMode === 'array' ? { columns: [], rows: [] } : [],
+    0,
+    0,
+    false,
+    0,
+    0,
+    size,
+  );
 }
 
 function schemaVersion(db: Database.Database): number {
@@ -173,7 +229,9 @@ function cacheFor(db: Database.Database): ConnectionCache {
   let cache = caches.get(db);
   if (!cache) {
     cache = {
-      size: db.prepare('SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()').pluck(),
+      size: db
+        .prepare('SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()')
+        .pluck(),
       schemaVersion: db.prepare('PRAGMA schema_version').pluck(),
       statements: new Map(),
     };
@@ -215,11 +273,20 @@ function toJsonInteger(value: number | bigint): number | bigint {
 /** Converts a JSON parameter to a value SQLite can bind, as D1 does. */
 export function bindValue(value: unknown): unknown {
   if (value === null || typeof value === 'string' || typeof value === 'bigint') return value;
-  if (typeof value === 'number') return Number.isInteger(value) && Number.isSafeInteger(value) ? BigInt(value) : value;
+  if (typeof value === 'number')
+    return Number.isInteger(value) && Number.isSafeInteger(value) ? BigInt(value) : value;
   if (typeof value === 'boolean') return value ? 1n : 0n;
-  if (Array.isArray(value) && value.every((byte) => Number.isInteger(byte) && byte >= 0 && byte <= 255)) return Buffer.from(value);
+  if (
+    Array.isArray(value) &&
+    value.every((byte) => Number.isInteger(byte) && byte >= 0 && byte <= 255)
+  )
+    return Buffer.from(value);
   if (value instanceof Uint8Array) return value;
-  throw new UserError('invalid', `D1_TYPE_ERROR: Type '${value === undefined ? 'undefined' : typeof value}' not supported for value '${JSON.stringify(value)}'. Bind null, a number, a string, a boolean or an array of byte values.`, { code: 'D1_TYPE_ERROR' });
+  throw new UserError(
+    'invalid',
+    `D1_TYPE_ERROR: Type '${value === undefined ? 'undefined' : typeof value}' not supported for value '${JSON.stringify(value)}'. Bind null, a number, a string, a boolean or an array of byte values.`,
+    { code: 'D1_TYPE_ERROR' },
+  );
 }
 
 function asStatementError(error: unknown, index: number, statement: QueryStatement): unknown {
@@ -232,7 +299,13 @@ function asStatementError(error: unknown, index: number, statement: QueryStateme
   }
   if (error instanceof RangeError || error instanceof TypeError) {
     // better-sqlite3 reports parameter count mismatches this way.
-    return new StatementError(index, statement.line, 'SQLITE_RANGE', (error as Error).message, error);
+    return new StatementError(
+      index,
+      statement.line,
+      'SQLITE_RANGE',
+      (error as Error).message,
+      error,
+    );
   }
   return error;
 }

@@ -21,16 +21,27 @@ export function checkLimits(statements: QueryStatement[]): void {
   for (const statement of statements) {
     const bytes = Buffer.byteLength(statement.sql, 'utf8');
     if (bytes > D1_LIMITS.statementBytes) {
-      throw limitError(`statement too long: ${bytes} bytes, the limit is ${D1_LIMITS.statementBytes}. Split it or bind values as params.`);
+      throw limitError(
+        `statement too long: ${bytes} bytes, the limit is ${D1_LIMITS.statementBytes}. Split it or bind values as params.`,
+      );
     }
     const params = statement.params ?? [];
     if (params.length > D1_LIMITS.boundParameters) {
-      throw limitError(`too many SQL variables: ${params.length} bound parameters, the limit is ${D1_LIMITS.boundParameters}. Split the statement.`);
+      throw limitError(
+        `too many SQL variables: ${params.length} bound parameters, the limit is ${D1_LIMITS.boundParameters}. Split the statement.`,
+      );
     }
     for (const [index, value] of params.entries()) {
-      const size = typeof value === 'string' ? Buffer.byteLength(value, 'utf8') : Array.isArray(value) ? value.length : 0;
+      const size =
+        typeof value === 'string'
+          ? Buffer.byteLength(value, 'utf8')
+          : Array.isArray(value)
+            ? value.length
+            : 0;
       if (size > D1_LIMITS.valueBytes) {
-        throw limitError(`string or blob too big: parameter ${index + 1} has ${size} bytes, the limit is ${D1_LIMITS.valueBytes}.`);
+        throw limitError(
+          `string or blob too big: parameter ${index + 1} has ${size} bytes, the limit is ${D1_LIMITS.valueBytes}.`,
+        );
       }
     }
   }

@@ -50,18 +50,31 @@ class DatabaseWorker {
   stop(): void {
     clearTimeout(this.timer);
     clearTimeout(this.idleTimer);
-    for (const pending of [...this.inFlight, ...this.queue]) pending.reject(new UserError('unavailable', 'D1_ERROR: the database was closed while the query waited. Retry it.'));
+    for (const pending of [...this.inFlight, ...this.queue])
+      pending.reject(
+        new UserError(
+          'unavailable',
+          'D1_ERROR: the database was closed while the query waited. Retry it.',
+        ),
+      );
     this.inFlight = [];
     this.queue = [];
     this.worker.kill('SIGKILL');
   }
 
   private spawn(): ChildProcess {
-    const worker = fork(WORKER_SCRIPT, [this.file], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    // V8 serialization passes the JSON text through without escaping it again.
+    const worker = fork(WORKER_SCRIPT, [this.file], {
+      serialization: 'advanced',
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
     worker.on('message', (reply: WorkerReply) => this.receive(reply));
     worker.on('exit', (code, signal) => {
       if (worker !== this.worker || signal === 'SIGKILL') return;
-      this.logger.error({ file: this.file, code, signal }, 'database worker exited unexpectedly; restarting it');
+      this.logger.error(
+        { file: this.file, code, signal },
+        'database worker exited unexpectedly; restarting it',
+      );
       this.failInFlight(new Error(`database worker exited with ${signal ?? code}`));
     });
     worker.unref();
@@ -82,7 +95,14 @@ class DatabaseWorker {
     clearTimeout(this.timer);
     if (pending) {
       if (reply.ok) pending.resolve(reply.json);
-      else pending.reject(reply.error.kind === 'bug' ? new Error(reply.error.message) : new UserError(reply.error.kind as ErrorKind, d1Message(reply.error.message), { code: String(D1_ERROR_CODE) }));
+      else
+        pending.reject(
+          reply.error.kind === 'bug'
+            ? new Error(reply.error.message)
+            : new UserError(reply.error.kind as ErrorKind, d1Message(reply.error.message), {
+                code: String(D1_ERROR_CODE),
+              }),
+        );
     }
     if (this.inFlight.length > 0) this.armTimer();
     else if (this.queue.length > 0) this.dispatch();
@@ -96,13 +116,20 @@ class DatabaseWorker {
 
   private timeOut(): void {
     const [current, ...notStarted] = this.inFlight;
-    this.logger.warn({ file: this.file, limitMs: D1_LIMITS.queryTimeoutMs }, 'query exceeded the time limit; restarting the database worker');
+    this.logger.warn(
+      { file: this.file, limitMs: D1_LIMITS.queryTimeoutMs },
+      'query exceeded the time limit; restarting the database worker',
+    );
     this.worker.kill('SIGKILL');
     this.worker = this.spawn();
     this.inFlight = [];
     this.queue.unshift(...notStarted);
     current?.reject(
-      new UserError('timeout', `D1_ERROR: query exceeded the time limit of ${D1_LIMITS.queryTimeoutMs} ms and was cancelled; nothing it did was kept. Add an index or narrow the query.`, { code: String(D1_ERROR_CODE) }),
+      new UserError(
+        'timeout',
+        `D1_ERROR: query exceeded the time limit of ${D1_LIMITS.queryTimeoutMs} ms and was cancelled; nothing it did was kept. Add an index or narrow the query.`,
+        { code: String(D1_ERROR_CODE) },
+      ),
     );
     this.dispatch();
   }

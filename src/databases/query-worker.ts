@@ -42,7 +42,10 @@ function refreshConnection(): void {
 
 function handle(request: WorkerRequest): WorkerReply {
   try {
-    const results = executeStatements(db!, request.statements, { rowMode: request.rowMode, transactionControl: 'reject' });
+    const results = executeStatements(db!, request.statements, {
+      rowMode: request.rowMode,
+      transactionControl: 'reject',
+    });
     // Serializing here spends this process's CPU rather than the server's.
     return { id: request.id, ok: true, json: stringifyJson(results) };
   } catch (error) {
@@ -51,8 +54,13 @@ function handle(request: WorkerRequest): WorkerReply {
 }
 
 function errorReply(id: number, error: unknown): WorkerReply {
-  if (isUserError(error)) return { id, ok: false, error: { kind: error.kind, code: error.code, message: error.message } };
-  return { id, ok: false, error: { kind: 'bug', code: 'INTERNAL', message: String((error as Error)?.stack ?? error) } };
+  if (isUserError(error))
+    return { id, ok: false, error: { kind: error.kind, code: error.code, message: error.message } };
+  return {
+    id,
+    ok: false,
+    error: { kind: 'bug', code: 'INTERNAL', message: String((error as Error)?.stack ?? error) },
+  };
 }
 
 process.on('message', (requests: WorkerRequest[]) => {
@@ -62,7 +70,8 @@ process.on('message', (requests: WorkerRequest[]) => {
   } catch (error) {
     openFailure = error;
   }
-  for (const request of requests) process.send!(openFailure ? errorReply(request.id, openFailure) : handle(request));
+  for (const request of requests)
+    process.send!(openFailure ? errorReply(request.id, openFailure) : handle(request));
 });
 // Exit with the server, even if it died without killing this process.
 process.on('disconnect', () => process.exit(0));

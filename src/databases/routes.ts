@@ -27,27 +27,55 @@ export function registerDatabaseRoutes(app: FastifyInstance, context: Context): 
   const pool = new QueryPool(context.logger.child({ component: 'd1' }));
   app.addHook('onClose', async () => pool.closeAll());
 
-  app.get<{ Querystring: { name?: string; page?: string; per_page?: string } }>(BASE, async (request) => {
-    const page = Math.max(1, Number(request.query.page ?? 1) || 1);
-    const perPage = Math.min(10_000, Math.max(1, Number(request.query.per_page ?? 1000) || 1000));
-    const all = catalog.list().filter((record) => !request.query.name || record.name === request.query.name);
-    const slice = all.slice((page - 1) * perPage, page * perPage);
-    return {
-      ...envelope(slice.map((record) => ({ uuid: record.uuid, name: record.name, created_at: record.createdAt, version: 'production', file_size: fileSize(record.file) }))),
-      result_info: { page, per_page: perPage, count: slice.length, total_count: all.length },
-    };
-  });
+  app.get<{ Querystring: { name?: string; page?: string; per_page?: string } }>(
+    BASE,
+    async (request) => {
+      const page = Math.max(1, Number(request.query.page ?? 1) || 1);
+      const perPage = Math.min(10_000, Math.max(1, Number(request.query.per_page ?? 1000) || 1000));
+      const all = catalog
+        .list()
+        .filter((record) => !request.query.name || record.name === request.query.name);
+      const slice = all.slice((page - 1) * perPage, page * perPage);
+      return {
+        ...envelope(
+          slice.map((record) => ({
+            uuid: record.uuid,
+            name: record.name,
+            created_at: record.createdAt,
+            version: 'production',
+            file_size: fileSize(record.file),
+          })),
+        ),
+        result_info: { page, per_page: perPage, count: slice.length, total_count: all.length },
+      };
+    },
+  );
 
   app.post<{ Body: { name?: unknown } }>(BASE, async (request) => {
     const name = request.body?.name;
-    if (typeof name !== 'string') throw new UserError('invalid', 'Missing "name": send {"name": "my-database"}.', { code: '7400' });
+    if (typeof name !== 'string')
+      throw new UserError('invalid', 'Missing "name": send {"name": "my-database"}.', {
+        code: '7400',
+      });
     const record = catalog.create(name);
-    return envelope({ uuid: record.uuid, name: record.name, created_at: record.createdAt, version: 'production' });
+    return envelope({
+      uuid: record.uuid,
+      name: record.name,
+      created_at: record.createdAt,
+      version: 'production',
+    });
   });
 
   app.get<{ Params: { id: string } }>(`${BASE}/:id`, async (request) => {
     const details = catalog.info(request.params.id);
-    return envelope({ uuid: details.uuid, name: details.name, created_at: details.createdAt, version: 'production', num_tables: details.tables.length, file_size: details.sizeBytes });
+    return envelope({
+      uuid: details.uuid,
+      name: details.name,
+      created_at: details.createdAt,
+      version: 'production',
+      num_tables: details.tables.length,
+      file_size: details.sizeBytes,
+    });
   });
 
   app.delete<{ Params: { id: string } }>(`${BASE}/:id`, async (request) => {
@@ -57,13 +85,17 @@ export function registerDatabaseRoutes(app: FastifyInstance, context: Context): 
     return envelope(null);
   });
 
-  const query = (rowMode: 'object' | 'array') => async (request: { params: { id: string }; body: QueryBody }, reply: FastifyReply) => {
-    const record = catalog.get(request.params.id);
-    const statements = parseQueryBody(request.body);
-    checkLimits(statements);
-    const results = await pool.run(record.file, statements, rowMode);
-    reply.type('application/json').send(`{"success":true,"errors":[],"messages":[],"result":${results}}`);
-  };
+  const query =
+    (rowMode: 'object' | 'array') =>
+    async (request: { params: { id: string }; body: QueryBody }, reply: FastifyReply) => {
+      const record = catalog.get(request.params.id);
+      const statements = parseQueryBody(request.body);
+      checkLimits(statements);
+      const results = await pool.run(record.file, statements, rowMode);
+      reply
+        .type('application/json')
+        .send(`{"success":true,"errors":[],"messages":[],"result":${results}}`);
+    };
   app.post<{ Params: { id: string }; Body: QueryBody }>(`${BASE}/:id/query`, query('object'));
   app.post<{ Params: { id: string }; Body: QueryBody }>(`${BASE}/:id/raw`, query('array'));
 }
@@ -73,21 +105,28 @@ export function registerDatabaseRoutes(app: FastifyInstance, context: Context): 
  * binding to the only statement) or `{batch: [{sql, params}, …]}`.
  */
 export function parseQueryBody(body: QueryBody | undefined): QueryStatement[] {
-  if (!body || typeof body !== 'object') throw invalid('Missing JSON body: send {"sql": "...", "params": [...]} or {"batch": [...]}.');
+  if (!body || typeof body !== 'object')
+    throw invalid('Missing JSON body: send {"sql": "...", "params": [...]} or {"batch": [...]}.');
   if (body.batch !== undefined) {
-    if (!Array.isArray(body.batch) || body.batch.length === 0) throw invalid('"batch" must be a non-empty array of {"sql", "params"} objects.');
+    if (!Array.isArray(body.batch) || body.batch.length === 0)
+      throw invalid('"batch" must be a non-empty array of {"sql", "params"} objects.');
     return body.batch.map((item, index) => toStatement(item as QueryBody, `batch[${index}]`));
   }
   const [single] = [toStatement(body, 'body')];
   const parts = [...splitStatements(single!.sql)];
   if (parts.length <= 1) return [single!];
-  if (single!.params && single!.params.length > 0) throw invalid('"params" bind to one statement, but "sql" holds several; send them as a "batch".');
+  if (single!.params && single!.params.length > 0)
+    throw invalid(
+      '"params" bind to one statement, but "sql" holds several; send them as a "batch".',
+    );
   return parts.map((part) => ({ sql: part.sql }));
 }
 
 function toStatement(item: QueryBody, where: string): QueryStatement {
-  if (!item || typeof item.sql !== 'string' || item.sql.trim() === '') throw invalid(`Missing "sql" string in ${where}.`);
-  if (item.params !== undefined && !Array.isArray(item.params)) throw invalid(`"params" in ${where} must be an array of values.`);
+  if (!item || typeof item.sql !== 'string' || item.sql.trim() === '')
+    throw invalid(`Missing "sql" string in ${where}.`);
+  if (item.params !== undefined && !Array.isArray(item.params))
+    throw invalid(`"params" in ${where} must be an array of values.`);
   return { sql: item.sql, params: item.params as unknown[] | undefined };
 }
 

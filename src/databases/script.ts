@@ -43,14 +43,86 @@ const enum State {
 // TRANSITIONS[state][token], the table behind sqlite3_complete() in SQLite's
 // complete.c. Reaching Start on a `;` completes a statement.
 const TRANSITIONS: State[][] = [
-  /* Invalid */ [State.Start, State.Invalid, State.Normal, State.Explain, State.Create, State.Normal, State.Normal, State.Normal],
-  /* Start   */ [State.Start, State.Start, State.Normal, State.Explain, State.Create, State.Normal, State.Normal, State.Normal],
-  /* Normal  */ [State.Start, State.Normal, State.Normal, State.Normal, State.Normal, State.Normal, State.Normal, State.Normal],
-  /* Explain */ [State.Start, State.Explain, State.Explain, State.Normal, State.Create, State.Normal, State.Normal, State.Normal],
-  /* Create  */ [State.Start, State.Create, State.Normal, State.Normal, State.Normal, State.Create, State.Trigger, State.Normal],
-  /* Trigger */ [State.Semi, State.Trigger, State.Trigger, State.Trigger, State.Trigger, State.Trigger, State.Trigger, State.Trigger],
-  /* Semi    */ [State.Semi, State.Semi, State.Trigger, State.Trigger, State.Trigger, State.Trigger, State.Trigger, State.End],
-  /* End     */ [State.Start, State.End, State.Trigger, State.Trigger, State.Trigger, State.Trigger, State.Trigger, State.Trigger],
+  /* Invalid */ [
+    State.Start,
+    State.Invalid,
+    State.Normal,
+    State.Explain,
+    State.Create,
+    State.Normal,
+    State.Normal,
+    State.Normal,
+  ],
+  /* Start   */ [
+    State.Start,
+    State.Start,
+    State.Normal,
+    State.Explain,
+    State.Create,
+    State.Normal,
+    State.Normal,
+    State.Normal,
+  ],
+  /* Normal  */ [
+    State.Start,
+    State.Normal,
+    State.Normal,
+    State.Normal,
+    State.Normal,
+    State.Normal,
+    State.Normal,
+    State.Normal,
+  ],
+  /* Explain */ [
+    State.Start,
+    State.Explain,
+    State.Explain,
+    State.Normal,
+    State.Create,
+    State.Normal,
+    State.Normal,
+    State.Normal,
+  ],
+  /* Create  */ [
+    State.Start,
+    State.Create,
+    State.Normal,
+    State.Normal,
+    State.Normal,
+    State.Create,
+    State.Trigger,
+    State.Normal,
+  ],
+  /* Trigger */ [
+    State.Semi,
+    State.Trigger,
+    State.Trigger,
+    State.Trigger,
+    State.Trigger,
+    State.Trigger,
+    State.Trigger,
+    State.Trigger,
+  ],
+  /* Semi    */ [
+    State.Semi,
+    State.Semi,
+    State.Trigger,
+    State.Trigger,
+    State.Trigger,
+    State.Trigger,
+    State.Trigger,
+    State.End,
+  ],
+  /* End     */ [
+    State.Start,
+    State.End,
+    State.Trigger,
+    State.Trigger,
+    State.Trigger,
+    State.Trigger,
+    State.Trigger,
+    State.Trigger,
+  ],
 ];
 
 const KEYWORDS: Record<string, Token> = {
@@ -118,12 +190,14 @@ export function* splitStatements(script: string): Generator<ScriptStatement> {
     }
     state = TRANSITIONS[state]![token]!;
     if (token === Token.Semi && state === State.Start) {
-      if (start !== -1) yield { sql: script.slice(start, next), line: startLine, end: next, complete: true };
+      if (start !== -1)
+        yield { sql: script.slice(start, next), line: startLine, end: next, complete: true };
       start = -1;
     }
     i = next;
   }
-  if (start !== -1) yield { sql: script.slice(start).trimEnd(), line: startLine, end: length, complete: false };
+  if (start !== -1)
+    yield { sql: script.slice(start).trimEnd(), line: startLine, end: length, complete: false };
 }
 
 /** Checks whether `sql` ends with a `;` that ends a statement, as `sqlite3_complete()` does. */
@@ -154,6 +228,11 @@ function countNewlines(text: string, from: number, to: number): number {
 
 function isIdentifierChar(code: number): boolean {
   return (
-    (code >= 97 && code <= 122) || (code >= 65 && code <= 90) || (code >= 48 && code <= 57) || code === 95 || code === 36 || code >= 128
+    (code >= 97 && code <= 122) ||
+    (code >= 65 && code <= 90) ||
+    (code >= 48 && code <= 57) ||
+    code === 95 ||
+    code === 36 ||
+    code >= 128
   );
 }

@@ -3,7 +3,12 @@ import { readFileSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 
 import { UserError, errorMessage } from '../core/errors.js';
-import { executeStatements, type ExecuteOptions, type QueryStatement, type StatementResult } from './execute.js';
+import {
+  executeStatements,
+  type ExecuteOptions,
+  type QueryStatement,
+  type StatementResult,
+} from './execute.js';
 import { splitStatements } from './script.js';
 
 const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
@@ -19,21 +24,42 @@ export function readScriptFile(file: string): string {
     bytes = readFileSync(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : errorMessage(error);
-    throw new UserError(code === 'ENOENT' ? 'not_found' : 'invalid', `Cannot read SQL file ${file}: ${reason}.`, { code: 'SCRIPT_UNREADABLE', cause: error });
+    const reason =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'it is a directory'
+          : errorMessage(error);
+    throw new UserError(
+      code === 'ENOENT' ? 'not_found' : 'invalid',
+      `Cannot read SQL file ${file}: ${reason}.`,
+      { code: 'SCRIPT_UNREADABLE', cause: error },
+    );
   }
   if (bytes.subarray(0, SQLITE_HEADER.length).equals(SQLITE_HEADER)) {
-    throw new UserError('invalid', `${file} is a SQLite database file, not a SQL script. Restore it with \`opsbox db backup restore NAME --from-file ${file}\`.`, { code: 'SCRIPT_IS_DATABASE' });
+    throw new UserError(
+      'invalid',
+      `${file} is a SQLite database file, not a SQL script. Restore it with \`opsbox db backup restore NAME --from-file ${file}\`.`,
+      { code: 'SCRIPT_IS_DATABASE' },
+    );
   }
   const nul = bytes.indexOf(0);
   if (nul !== -1) {
-    throw new UserError('invalid', `${file} is not a text file (a zero byte at offset ${nul}). Pass a SQL script in UTF-8.`, { code: 'SCRIPT_NOT_TEXT' });
+    throw new UserError(
+      'invalid',
+      `${file} is not a text file (a zero byte at offset ${nul}). Pass a SQL script in UTF-8.`,
+      { code: 'SCRIPT_NOT_TEXT' },
+    );
   }
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
-    throw new UserError('invalid', `${file} is not valid UTF-8 (at byte ${firstInvalidUtf8(bytes)}). Convert it, for example with \`iconv -f latin1 -t utf-8\`.`, { code: 'SCRIPT_NOT_UTF8' });
+    throw new UserError(
+      'invalid',
+      `${file} is not valid UTF-8 (at byte ${firstInvalidUtf8(bytes)}). Convert it, for example with \`iconv -f latin1 -t utf-8\`.`,
+      { code: 'SCRIPT_NOT_UTF8' },
+    );
   }
   return normalizeLineEndings(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
 }
@@ -51,7 +77,11 @@ export function normalizeLineEndings(script: string): string {
 }
 
 /** Splits a script and runs it as one transaction; a failure leaves the database as it was. */
-export function runScript(db: Database.Database, script: string, options: ExecuteOptions & { onProgress?(offset: number, total: number): void } = {}): StatementResult[] {
+export function runScript(
+  db: Database.Database,
+  script: string,
+  options: ExecuteOptions & { onProgress?(offset: number, total: number): void } = {},
+): StatementResult[] {
   const statements: (QueryStatement & { end: number })[] = [...splitStatements(script)];
   if (statements.length === 0) return [];
   const total = script.length;
@@ -68,7 +98,16 @@ function firstInvalidUtf8(bytes: Buffer): number {
   let i = 0;
   while (i < bytes.length) {
     const lead = bytes[i]!;
-    const length = lead < 0x80 ? 1 : lead >= 0xc2 && lead < 0xe0 ? 2 : lead >= 0xe0 && lead < 0xf0 ? 3 : lead >= 0xf0 && lead < 0xf5 ? 4 : 0;
+    const length =
+      lead < 0x80
+        ? 1
+        : lead >= 0xc2 && lead < 0xe0
+          ? 2
+          : lead >= 0xe0 && lead < 0xf0
+            ? 3
+            : lead >= 0xf0 && lead < 0xf5
+              ? 4
+              : 0;
     if (length === 0 || i + length > bytes.length) return i;
     for (let k = 1; k < length; k++) if ((bytes[i + k]! & 0xc0) !== 0x80) return i;
     i += length;

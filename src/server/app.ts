@@ -1,4 +1,10 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 
 import type { Context } from '../core/context.js';
 import { isUserError } from '../core/errors.js';
@@ -27,11 +33,16 @@ const PUBLIC_PATHS = new Set(['/health']);
  * routes of each capability, and one error handler that turns a UserError
  * into its status code and a Cloudflare-style error envelope.
  */
-export async function buildApp(context: Context, options: { bodyLimit?: number } = {}): Promise<FastifyInstance> {
+export async function buildApp(
+  context: Context,
+  options: { bodyLimit?: number } = {},
+): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: context.logger.child({ component: 'http' }) as FastifyBaseLogger,
     // One log line per request costs throughput; OPSBOX_LOG_REQUESTS=1 turns them on.
-    logController: new LogController({ disableRequestLogging: process.env.OPSBOX_LOG_REQUESTS !== '1' }),
+    logController: new LogController({
+      disableRequestLogging: process.env.OPSBOX_LOG_REQUESTS !== '1',
+    }),
     bodyLimit: options.bodyLimit ?? 64 * 1024 * 1024,
   });
   const tokens = new CachedTokenVerifier(context.state);
@@ -39,7 +50,18 @@ export async function buildApp(context: Context, options: { bodyLimit?: number }
   app.addHook('onRequest', async (request, reply) => {
     if (PUBLIC_PATHS.has(request.url)) return;
     if (!authorize(tokens, request)) {
-      reply.code(401).header('www-authenticate', 'Bearer').send(failure([{ code: 10000, message: 'Authentication error: send "Authorization: Bearer <token>"; create a token with `opsbox token create NAME`.' }]));
+      reply
+        .code(401)
+        .header('www-authenticate', 'Bearer')
+        .send(
+          failure([
+            {
+              code: 10000,
+              message:
+                'Authentication error: send "Authorization: Bearer <token>"; create a token with `opsbox token create NAME`.',
+            },
+          ]),
+        );
       return reply;
     }
   });
@@ -52,15 +74,25 @@ export async function buildApp(context: Context, options: { bodyLimit?: number }
       return;
     }
     if (error.validation || (error.statusCode && error.statusCode < 500)) {
-      reply.code(error.statusCode ?? 400).send(failure([{ code: error.code ?? 'BAD_REQUEST', message: error.message }]));
+      reply
+        .code(error.statusCode ?? 400)
+        .send(failure([{ code: error.code ?? 'BAD_REQUEST', message: error.message }]));
       return;
     }
     request.log.error({ err: error }, 'request failed');
-    reply.code(500).send(failure([{ code: 'INTERNAL', message: 'Internal error; the server log has the details.' }]));
+    reply
+      .code(500)
+      .send(
+        failure([{ code: 'INTERNAL', message: 'Internal error; the server log has the details.' }]),
+      );
   });
 
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send(failure([{ code: 'NOT_FOUND', message: `No route for ${request.method} ${request.url}.` }]));
+    reply
+      .code(404)
+      .send(
+        failure([{ code: 'NOT_FOUND', message: `No route for ${request.method} ${request.url}.` }]),
+      );
   });
 
   app.get('/health', async () => ({ ok: true }));

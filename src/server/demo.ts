@@ -9,7 +9,10 @@ import { readScriptFile, runScript } from '../databases/scripts.js';
 import { installExampleWorkflow } from '../workflows/example.js';
 
 /** The Chinook sample script shipped with opsbox (see data/chinook/LICENSE.md). */
-export const CHINOOK_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../data/chinook/Chinook_Sqlite.sql');
+export const CHINOOK_SCRIPT = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../../data/chinook/Chinook_Sqlite.sql',
+);
 
 /**
  * Prepares the data directory for `npm start`: the `chinook` database loaded

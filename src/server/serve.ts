@@ -30,7 +30,10 @@ export function isLoopback(host: string): boolean {
  */
 export async function startServer(context: Context, options: ServeOptions): Promise<RunningServer> {
   if (!isLoopback(options.host) && new TokenService(context.state).count() === 0) {
-    throw new UserError('permission', `Refusing to listen on ${options.host}, a non-loopback address, while no API token exists. Create one with \`opsbox token create NAME\`, or listen on 127.0.0.1.`);
+    throw new UserError(
+      'permission',
+      `Refusing to listen on ${options.host}, a non-loopback address, while no API token exists. Create one with \`opsbox token create NAME\`, or listen on 127.0.0.1.`,
+    );
   }
   const app = await buildApp(context);
   try {
@@ -38,7 +41,11 @@ export async function startServer(context: Context, options: ServeOptions): Prom
   } catch (error: any) {
     await app.close();
     if (error?.code === 'EADDRINUSE') {
-      throw new UserError('unavailable', `Port ${options.port} on ${options.host} is already in use. Stop the other process or pass --port.`, { cause: error });
+      throw new UserError(
+        'unavailable',
+        `Port ${options.port} on ${options.host} is already in use. Stop the other process or pass --port.`,
+        { cause: error },
+      );
     }
     throw error;
   }

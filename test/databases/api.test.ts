@@ -20,7 +20,10 @@ let token: string;
 async function call(method: string, url: string, body?: unknown, auth = token) {
   const response = await fetch(base + url, {
     method,
-    headers: { authorization: `Bearer ${auth}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      authorization: `Bearer ${auth}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   return { status: response.status, text: await response.text() };
@@ -82,7 +85,10 @@ describe('databases', () => {
     const uuid = created.json.result.uuid;
 
     const listed = await callJson('GET', D1);
-    assert.deepEqual(listed.json.result.map((d: { name: string }) => d.name), ['api-made', 'chinook']);
+    assert.deepEqual(
+      listed.json.result.map((d: { name: string }) => d.name),
+      ['api-made', 'chinook'],
+    );
     assert.equal(listed.json.result_info.total_count, 2);
 
     const got = await callJson('GET', `${D1}/chinook`);
@@ -104,43 +110,76 @@ describe('databases', () => {
 
 describe('query', () => {
   test('query returns rows as objects with meta', async () => {
-    const { status, json } = await callJson('POST', `${D1}/chinook/query`, { sql: 'SELECT TrackId, Name FROM Track WHERE TrackId = ?', params: [1] });
+    const { status, json } = await callJson('POST', `${D1}/chinook/query`, {
+      sql: 'SELECT TrackId, Name FROM Track WHERE TrackId = ?',
+      params: [1],
+    });
     assert.equal(status, 200);
     assert.equal(json.success, true);
-    assert.deepEqual(json.result[0].results, [{ TrackId: 1, Name: 'For Those About To Rock (We Salute You)' }]);
+    assert.deepEqual(json.result[0].results, [
+      { TrackId: 1, Name: 'For Those About To Rock (We Salute You)' },
+    ]);
     assert.equal(json.result[0].meta.rows_read, 1);
     assert.equal(json.result[0].meta.changed_db, false);
   });
 
   test('raw returns columns and rows', async () => {
-    const { json } = await callJson('POST', `${D1}/chinook/raw`, { sql: 'SELECT GenreId, Name FROM Genre ORDER BY GenreId LIMIT 2' });
-    assert.deepEqual(json.result[0].results, { columns: ['GenreId', 'Name'], rows: [[1, 'Rock'], [2, 'Jazz']] });
+    const { json } = await callJson('POST', `${D1}/chinook/raw`, {
+      sql: 'SELECT GenreId, Name FROM Genre ORDER BY GenreId LIMIT 2',
+    });
+    assert.deepEqual(json.result[0].results, {
+      columns: ['GenreId', 'Name'],
+      rows: [
+        [1, 'Rock'],
+        [2, 'Jazz'],
+      ],
+    });
   });
 
   test('batch is one transaction', async () => {
-    await callJson('POST', `${D1}/chinook/query`, { sql: 'CREATE TABLE audit(n INTEGER NOT NULL)' });
+    await callJson('POST', `${D1}/chinook/query`, {
+      sql: 'CREATE TABLE audit(n INTEGER NOT NULL)',
+    });
     const failed = await callJson('POST', `${D1}/chinook/query`, {
-      batch: [{ sql: 'INSERT INTO audit VALUES (?)', params: [1] }, { sql: 'INSERT INTO audit VALUES (NULL)' }],
+      batch: [
+        { sql: 'INSERT INTO audit VALUES (?)', params: [1] },
+        { sql: 'INSERT INTO audit VALUES (NULL)' },
+      ],
     });
     assert.equal(failed.status, 400);
-    assert.match(failed.json.errors[0].message, /^D1_ERROR: .*NOT NULL constraint failed: audit\.n/);
-    const count = await callJson('POST', `${D1}/chinook/query`, { sql: 'SELECT count(*) AS n FROM audit' });
+    assert.match(
+      failed.json.errors[0].message,
+      /^D1_ERROR: .*NOT NULL constraint failed: audit\.n/,
+    );
+    const count = await callJson('POST', `${D1}/chinook/query`, {
+      sql: 'SELECT count(*) AS n FROM audit',
+    });
     assert.equal(count.json.result[0].results[0].n, 0);
 
     const okBatch = await callJson('POST', `${D1}/chinook/query`, {
-      batch: [{ sql: 'INSERT INTO audit VALUES (?)', params: [1] }, { sql: 'INSERT INTO audit VALUES (?)', params: [2] }],
+      batch: [
+        { sql: 'INSERT INTO audit VALUES (?)', params: [1] },
+        { sql: 'INSERT INTO audit VALUES (?)', params: [2] },
+      ],
     });
     assert.equal(okBatch.json.result.length, 2);
     assert.equal(okBatch.json.result[1].meta.last_row_id, 2);
   });
 
   test('several statements in one sql string', async () => {
-    const { json } = await callJson('POST', `${D1}/chinook/query`, { sql: 'SELECT 1 AS a; SELECT 2 AS b' });
-    assert.deepEqual(json.result.map((r: { results: unknown[] }) => r.results), [[{ a: 1 }], [{ b: 2 }]]);
+    const { json } = await callJson('POST', `${D1}/chinook/query`, {
+      sql: 'SELECT 1 AS a; SELECT 2 AS b',
+    });
+    assert.deepEqual(
+      json.result.map((r: { results: unknown[] }) => r.results),
+      [[{ a: 1 }], [{ b: 2 }]],
+    );
   });
 
   test('big integers, BLOBs, NULL and empty strings', async () => {
-    const { text } = await call('POST', `${D1}/chinook/query`, { sql: "SELECT 9223372036854775807 AS big, x'0001ff' AS blob, NULL AS none, '' AS empty" });
+    const { text } = await call('POST', `${D1}/chinook/query`, {
+      sql: "SELECT 9223372036854775807 AS big, x'0001ff' AS blob, NULL AS none, '' AS empty",
+    });
     assert.match(text, /"big":9223372036854775807,/);
     const json = JSON.parse(text);
     assert.deepEqual(json.result[0].results[0].blob, [0, 1, 255]);
@@ -149,12 +188,17 @@ describe('query', () => {
   });
 
   test('BLOB and boolean parameters', async () => {
-    const { json } = await callJson('POST', `${D1}/chinook/query`, { sql: 'SELECT hex(?) AS h, ? AS t', params: [[1, 2, 255], true] });
+    const { json } = await callJson('POST', `${D1}/chinook/query`, {
+      sql: 'SELECT hex(?) AS h, ? AS t',
+      params: [[1, 2, 255], true],
+    });
     assert.deepEqual(json.result[0].results, [{ h: '0102FF', t: 1 }]);
   });
 
   test('transaction statements are rejected', async () => {
-    const { status, json } = await callJson('POST', `${D1}/chinook/query`, { sql: 'BEGIN TRANSACTION' });
+    const { status, json } = await callJson('POST', `${D1}/chinook/query`, {
+      sql: 'BEGIN TRANSACTION',
+    });
     assert.equal(status, 400);
     assert.match(json.errors[0].message, /transaction control statements/);
   });
@@ -166,18 +210,30 @@ describe('limits', () => {
     const { status, json } = await callJson('POST', `${D1}/chinook/query`, { sql });
     assert.equal(status, 413);
     assert.equal(json.errors[0].code, 7500);
-    assert.match(json.errors[0].message, /^D1_ERROR: statement too long: 100009 bytes, the limit is 100000/);
+    assert.match(
+      json.errors[0].message,
+      /^D1_ERROR: statement too long: 100009 bytes, the limit is 100000/,
+    );
   });
 
   test('bound parameters', async () => {
     const params = Array.from({ length: 101 }, (_, i) => i);
-    const { status, json } = await callJson('POST', `${D1}/chinook/query`, { sql: `SELECT ${params.map(() => '?').join(',')}`, params });
+    const { status, json } = await callJson('POST', `${D1}/chinook/query`, {
+      sql: `SELECT ${params.map(() => '?').join(',')}`,
+      params,
+    });
     assert.equal(status, 413);
-    assert.match(json.errors[0].message, /too many SQL variables: 101 bound parameters, the limit is 100/);
+    assert.match(
+      json.errors[0].message,
+      /too many SQL variables: 101 bound parameters, the limit is 100/,
+    );
   });
 
   test('value size', async () => {
-    const { status, json } = await callJson('POST', `${D1}/chinook/query`, { sql: 'SELECT ?', params: ['y'.repeat(D1_LIMITS.valueBytes + 1)] });
+    const { status, json } = await callJson('POST', `${D1}/chinook/query`, {
+      sql: 'SELECT ?',
+      params: ['y'.repeat(D1_LIMITS.valueBytes + 1)],
+    });
     assert.equal(status, 413);
     assert.match(json.errors[0].message, /string or blob too big: parameter 1 has 2000001 bytes/);
   });
@@ -201,7 +257,9 @@ describe('limits', () => {
       const timedOut = await slow;
       assert.equal(timedOut.status, 504);
       assert.match(timedOut.json.errors[0].message, /query exceeded the time limit of 3000 ms/);
-      const after = await callJson('POST', `${D1}/chinook/query`, { sql: 'SELECT count(*) AS n FROM Track' });
+      const after = await callJson('POST', `${D1}/chinook/query`, {
+        sql: 'SELECT count(*) AS n FROM Track',
+      });
       assert.equal(after.json.result[0].results[0].n, 3503);
     } finally {
       D1_LIMITS.queryTimeoutMs = saved;
@@ -211,8 +269,13 @@ describe('limits', () => {
 
 describe('serve', () => {
   test('refuses a non-loopback address without tokens', () => {
-    const result = runCli(['serve', '--host', '0.0.0.0', '--port', '0'], { dataDir: path.join(temp.dir, 'empty') });
+    const result = runCli(['serve', '--host', '0.0.0.0', '--port', '0'], {
+      dataDir: path.join(temp.dir, 'empty'),
+    });
     assert.equal(result.code, 8);
-    assert.match(result.stderr, /Refusing to listen on 0\.0\.0\.0, a non-loopback address, while no API token exists/);
+    assert.match(
+      result.stderr,
+      /Refusing to listen on 0\.0\.0\.0, a non-loopback address, while no API token exists/,
+    );
   });
 });

@@ -36,7 +36,10 @@ function count(db: string, table: string): number {
 /** Builds a database with the sqlite3 shell, the reference for row counts and dumps. */
 function sqlite3Build(script: string, file: string): void {
   // synchronous=OFF only skips fsyncs; the shell still runs each statement on its own.
-  const result = spawnSync('sqlite3', ['-cmd', 'PRAGMA synchronous=OFF', file], { input: readFileSync(script), stdio: ['pipe', 'ignore', 'pipe'] });
+  const result = spawnSync('sqlite3', ['-cmd', 'PRAGMA synchronous=OFF', file], {
+    input: readFileSync(script),
+    stdio: ['pipe', 'ignore', 'pipe'],
+  });
   assert.equal(result.status, 0, result.stderr.toString());
 }
 
@@ -44,12 +47,14 @@ function sqlite3Dump(file: string): string {
   return spawnSync('sqlite3', [file, '.dump'], { maxBuffer: 256 * 1024 * 1024 }).stdout.toString();
 }
 
-
 describe('db lifecycle', () => {
   test('create, list, info and delete', () => {
     ok(['db', 'create', 'alpha']);
     const listed = json(['db', 'list']);
-    assert.deepEqual(listed.map((d: { name: string }) => d.name), ['alpha']);
+    assert.deepEqual(
+      listed.map((d: { name: string }) => d.name),
+      ['alpha'],
+    );
     assert.match(listed[0].uuid, /^[0-9a-f-]{36}$/);
 
     ok(['db', 'execute', 'alpha', '--command', 'CREATE TABLE t(x); INSERT INTO t VALUES (1), (2)']);
@@ -80,7 +85,10 @@ describe('db lifecycle', () => {
   test('unknown database', () => {
     const result = cli(['db', 'execute', 'nope', '--command', 'SELECT 1']);
     assert.equal(result.code, 4);
-    assert.equal(result.stderr, 'opsbox: Database "nope" not found. List databases with `opsbox db list`, or create it with `opsbox db create nope`.\n');
+    assert.equal(
+      result.stderr,
+      'opsbox: Database "nope" not found. List databases with `opsbox db list`, or create it with `opsbox db create nope`.\n',
+    );
   });
 });
 
@@ -91,8 +99,21 @@ describe('execute on real scripts', () => {
     const reference = path.join(temp.dir, 'chinook-ref.db');
     sqlite3Build(CHINOOK, reference);
     const ref = new Database(reference, { readonly: true });
-    for (const table of ['Album', 'Artist', 'Customer', 'Employee', 'Genre', 'Invoice', 'InvoiceLine', 'MediaType', 'Playlist', 'PlaylistTrack', 'Track']) {
-      const expected = (ref.prepare(`SELECT count(*) AS n FROM [${table}]`).get() as { n: number }).n;
+    for (const table of [
+      'Album',
+      'Artist',
+      'Customer',
+      'Employee',
+      'Genre',
+      'Invoice',
+      'InvoiceLine',
+      'MediaType',
+      'Playlist',
+      'PlaylistTrack',
+      'Track',
+    ]) {
+      const expected = (ref.prepare(`SELECT count(*) AS n FROM [${table}]`).get() as { n: number })
+        .n;
       assert.equal(count('chinook', `[${table}]`), expected, table);
     }
     ref.close();
@@ -104,24 +125,44 @@ describe('execute on real scripts', () => {
     ok(['db', 'create', 'northwind']);
     const result = ok(['db', 'execute', 'northwind', '--file', NORTHWIND]);
     // Without a terminal, rows print in the sqlite3 shell's list mode.
-    assert.match(result.stdout, /^1\|Beverages\|Soft drinks, coffees, teas, beers, and ales\|X'ffd8ffe0/m);
+    assert.match(
+      result.stdout,
+      /^1\|Beverages\|Soft drinks, coffees, teas, beers, and ales\|X'ffd8ffe0/m,
+    );
     assert.match(result.stdout, /^10248\|VINET\|5\|/m);
     assert.equal(count('northwind', 'Orders'), 830);
     assert.equal(count('northwind', '[Order Details]'), 2155);
     const reference = path.join(temp.dir, 'northwind-ref.db');
     sqlite3Build(NORTHWIND, reference);
     const ref = new Database(reference, { readonly: true });
-    const picture = ref.prepare('SELECT hex(Picture) AS h FROM Categories WHERE CategoryID = 1').get() as { h: string };
+    const picture = ref
+      .prepare('SELECT hex(Picture) AS h FROM Categories WHERE CategoryID = 1')
+      .get() as { h: string };
     ref.close();
-    const ours = json(['db', 'execute', 'northwind', '--command', 'SELECT hex(Picture) AS h, length(Picture) AS n FROM Categories WHERE CategoryID = 1']);
+    const ours = json([
+      'db',
+      'execute',
+      'northwind',
+      '--command',
+      'SELECT hex(Picture) AS h, length(Picture) AS n FROM Categories WHERE CategoryID = 1',
+    ]);
     assert.equal(ours[0].results[0].h, picture.h);
     assert.ok(ours[0].results[0].n > 10_000);
-    const views = json(['db', 'execute', 'northwind', '--command', "SELECT count(*) AS n FROM sqlite_schema WHERE type = 'view'"]);
+    const views = json([
+      'db',
+      'execute',
+      'northwind',
+      '--command',
+      "SELECT count(*) AS n FROM sqlite_schema WHERE type = 'view'",
+    ]);
     assert.equal(views[0].results[0].n, 16);
   });
 
   test('exports reload in sqlite3 to the same dump as the reference', () => {
-    for (const [name, script] of [['chinook', CHINOOK], ['northwind', NORTHWIND]] as const) {
+    for (const [name, script] of [
+      ['chinook', CHINOOK],
+      ['northwind', NORTHWIND],
+    ] as const) {
       const exported = path.join(temp.dir, `${name}-export.sql`);
       ok(['db', 'export', name, '--output', exported]);
       const reloaded = path.join(temp.dir, `${name}-reloaded.db`);
@@ -162,12 +203,23 @@ describe('execute --json', () => {
   test("D1's shape with exact values", () => {
     ok(['db', 'create', 'values']);
     const results = json([
-      'db', 'execute', 'values', '--command',
+      'db',
+      'execute',
+      'values',
+      '--command',
       "CREATE TABLE v(i INTEGER, r REAL, t TEXT, b BLOB); INSERT INTO v VALUES (9007199254740993, 1.5, '', x'00ff10'), (NULL, NULL, NULL, NULL); SELECT * FROM v ORDER BY rowid",
     ]);
     assert.equal(results.length, 3);
     for (const result of results) assert.equal(result.success, true);
-    assert.deepEqual(Object.keys(results[1].meta).sort(), ['changed_db', 'changes', 'duration', 'last_row_id', 'rows_read', 'rows_written', 'size_after']);
+    assert.deepEqual(Object.keys(results[1].meta).sort(), [
+      'changed_db',
+      'changes',
+      'duration',
+      'last_row_id',
+      'rows_read',
+      'rows_written',
+      'size_after',
+    ]);
     assert.equal(results[1].meta.changes, 2);
     assert.equal(results[1].meta.last_row_id, 2);
     assert.equal(results[1].meta.changed_db, true);
@@ -180,7 +232,14 @@ describe('execute --json', () => {
   });
 
   test('integers beyond 2^53 keep every digit', () => {
-    const out = ok(['db', 'execute', 'values', '--command', 'SELECT i FROM v WHERE i IS NOT NULL', '--json']).stdout;
+    const out = ok([
+      'db',
+      'execute',
+      'values',
+      '--command',
+      'SELECT i FROM v WHERE i IS NOT NULL',
+      '--json',
+    ]).stdout;
     assert.match(out, /"i": 9007199254740993\b/);
   });
 });
@@ -188,11 +247,17 @@ describe('execute --json', () => {
 describe('bad input', () => {
   test('syntax error names the line and leaves the database as it was', () => {
     const script = path.join(temp.dir, 'bad.sql');
-    writeFileSync(script, 'CREATE TABLE good(x);\nINSERT INTO good VALUES (1);\n\nINSERT INTO good VALUES (;\n');
+    writeFileSync(
+      script,
+      'CREATE TABLE good(x);\nINSERT INTO good VALUES (1);\n\nINSERT INTO good VALUES (;\n',
+    );
     ok(['db', 'create', 'atomic']);
     const result = cli(['db', 'execute', 'atomic', '--file', script]);
     assert.equal(result.code, 6);
-    assert.equal(result.stderr, 'opsbox: SQL error at line 4 (statement 3): near ";": syntax error [SQLITE_ERROR]. Nothing was changed.\n');
+    assert.equal(
+      result.stderr,
+      'opsbox: SQL error at line 4 (statement 3): near ";": syntax error [SQLITE_ERROR]. Nothing was changed.\n',
+    );
     assert.deepEqual(json(['db', 'info', 'atomic']).tables, []);
   });
 
@@ -222,7 +287,10 @@ describe('bad input', () => {
     const holder = new Database(file);
     holder.exec('BEGIN EXCLUSIVE');
     try {
-      const result = runCli(['db', 'execute', 'atomic', '--command', 'CREATE TABLE x(y)'], { dataDir, env: { OPSBOX_BUSY_TIMEOUT_MS: '200' } });
+      const result = runCli(['db', 'execute', 'atomic', '--command', 'CREATE TABLE x(y)'], {
+        dataDir,
+        env: { OPSBOX_BUSY_TIMEOUT_MS: '200' },
+      });
       assert.equal(result.code, 7);
       assert.match(result.stderr, /locked by another writer/);
     } finally {
@@ -234,17 +302,29 @@ describe('bad input', () => {
 
   test('kill -9 during a long import leaves the database as before', async () => {
     ok(['db', 'create', 'killed']);
-    ok(['db', 'execute', 'killed', '--command', "CREATE TABLE t(x); INSERT INTO t VALUES ('before')"]);
+    ok([
+      'db',
+      'execute',
+      'killed',
+      '--command',
+      "CREATE TABLE t(x); INSERT INTO t VALUES ('before')",
+    ]);
     const big = path.join(temp.dir, 'big.sql');
     const lines = ['CREATE TABLE big(a, b);'];
-    for (let i = 0; i < 600_000; i++) lines.push(`INSERT INTO big VALUES (${i}, 'row ${i} with some padding text');`);
+    for (let i = 0; i < 600_000; i++)
+      lines.push(`INSERT INTO big VALUES (${i}, 'row ${i} with some padding text');`);
     lines.push("INSERT INTO t VALUES ('after');");
     writeFileSync(big, lines.join('\n'));
 
-    const child = spawn(process.execPath, [BIN, '--data-dir', dataDir, 'db', 'execute', 'killed', '--file', big], { stdio: 'ignore' });
+    const child = spawn(
+      process.execPath,
+      [BIN, '--data-dir', dataDir, 'db', 'execute', 'killed', '--file', big],
+      { stdio: 'ignore' },
+    );
     const journal = path.join(dataDir, 'databases', 'killed.sqlite-journal');
     const deadline = Date.now() + 20_000;
-    while (!existsSync(journal) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    while (!existsSync(journal) && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 20));
     assert.ok(existsSync(journal), 'the import started writing');
     await new Promise((resolve) => setTimeout(resolve, 300));
     child.kill('SIGKILL');
@@ -264,12 +344,18 @@ describe('backups', () => {
     assert.equal(count('chinook', 'InvoiceLine'), 0);
 
     const listed = json(['db', 'backup', 'list', 'chinook']);
-    assert.deepEqual(listed.map((b: { id: string }) => b.id), [created.id]);
+    assert.deepEqual(
+      listed.map((b: { id: string }) => b.id),
+      [created.id],
+    );
 
     const downloaded = path.join(temp.dir, 'download.sqlite');
     ok(['db', 'backup', 'download', 'chinook', created.id, '--output', downloaded]);
     const copy = new Database(downloaded, { readonly: true });
-    assert.equal((copy.prepare('SELECT count(*) AS n FROM InvoiceLine').get() as { n: number }).n, 2240);
+    assert.equal(
+      (copy.prepare('SELECT count(*) AS n FROM InvoiceLine').get() as { n: number }).n,
+      2240,
+    );
     copy.close();
 
     const restored = json(['db', 'backup', 'restore', 'chinook', created.id, '--yes']);
@@ -298,7 +384,15 @@ describe('backups', () => {
     ok(['db', 'backup', 'restore', 'chinook', '--from', `db-backups/${stored.key}`, '--yes']);
     assert.equal(count('chinook', 'Genre'), 25);
 
-    const missing = cli(['db', 'backup', 'restore', 'chinook', '--from', 'db-backups/nightly/none.sqlite', '--yes']);
+    const missing = cli([
+      'db',
+      'backup',
+      'restore',
+      'chinook',
+      '--from',
+      'db-backups/nightly/none.sqlite',
+      '--yes',
+    ]);
     assert.equal(missing.code, 4);
     assert.equal(count('chinook', 'Genre'), 25);
   });
@@ -316,18 +410,28 @@ describe('backups', () => {
     ok(['db', 'create', 'busy']);
     ok(['db', 'execute', 'busy', '--command', 'CREATE TABLE t(n INTEGER, total INTEGER)']);
     const file = path.join(dataDir, 'databases', 'busy.sqlite');
-    const writer = spawn(process.execPath, ['-e', `
+    const writer = spawn(process.execPath, [
+      '-e',
+      `
       const D = require(${JSON.stringify(path.join(path.dirname(BIN), '..', 'node_modules', 'better-sqlite3'))});
       const db = new D(${JSON.stringify(file)}); db.pragma('busy_timeout = 5000');
       const ins = db.transaction((i) => { db.prepare('INSERT INTO t VALUES (?, ?)').run(i, i); db.prepare('INSERT INTO t VALUES (?, ?)').run(-i, -i); });
       const end = Date.now() + 1500; let i = 1; while (Date.now() < end) ins(i++);
-    `]);
+    `,
+    ]);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    const backups = [json(['db', 'backup', 'create', 'busy']), json(['db', 'backup', 'create', 'busy'])];
+    const backups = [
+      json(['db', 'backup', 'create', 'busy']),
+      json(['db', 'backup', 'create', 'busy']),
+    ];
     await new Promise((resolve) => writer.on('exit', resolve));
     for (const backup of backups) {
-      const copy = new Database(path.join(dataDir, 'backups', 'busy', `${backup.id}.sqlite`), { readonly: true });
-      const { rows, sum } = copy.prepare('SELECT count(*) AS rows, coalesce(sum(total), 0) AS sum FROM t').get() as { rows: number; sum: number };
+      const copy = new Database(path.join(dataDir, 'backups', 'busy', `${backup.id}.sqlite`), {
+        readonly: true,
+      });
+      const { rows, sum } = copy
+        .prepare('SELECT count(*) AS rows, coalesce(sum(total), 0) AS sum FROM t')
+        .get() as { rows: number; sum: number };
       copy.close();
       assert.equal(sum, 0, 'every transaction is in the backup whole or not at all');
       assert.equal(rows % 2, 0);
@@ -338,6 +442,7 @@ describe('backups', () => {
 describe('help', () => {
   test('lists the commands', () => {
     const result = ok(['--help']);
-    for (const command of ['serve', 'db', 'token']) assert.match(result.stdout, new RegExp(`\\n  ${command}\\b`));
+    for (const command of ['serve', 'db', 'token'])
+      assert.match(result.stdout, new RegExp(`\\n  ${command}\\b`));
   });
 });

@@ -22,8 +22,16 @@ function newDatabasePath(label: string): string {
 }
 
 /** Runs the sqlite3 shell on `file` with `script` on stdin and fails the test on any error output. */
-function sqlite3(file: string, script: string, commands: string[] = [], options: string[] = []): string {
-  const result = spawnSync(SQLITE3, [...options, file, ...commands], { input: script, maxBuffer: 256 * 1024 * 1024 });
+function sqlite3(
+  file: string,
+  script: string,
+  commands: string[] = [],
+  options: string[] = [],
+): string {
+  const result = spawnSync(SQLITE3, [...options, file, ...commands], {
+    input: script,
+    maxBuffer: 256 * 1024 * 1024,
+  });
   const stderr = result.stderr.toString();
   assert.equal(result.status, 0, `sqlite3 failed on ${file}: ${stderr}`);
   assert.equal(stderr, '', `sqlite3 wrote errors for ${file}`);
@@ -146,7 +154,9 @@ describe('dumpDatabase on edge cases', () => {
   it('reloads working FTS5, fts5vocab and R*Tree tables', () => {
     const copy = reload('edge-virtual', ours);
     assert.deepEqual(query(copy, "SELECT title FROM docs WHERE docs MATCH 'shell'"), [['Dump']]);
-    assert.deepEqual(query(copy, "SELECT term, doc FROM docs_terms WHERE term = 'two'"), [['two', 1n]]);
+    assert.deepEqual(query(copy, "SELECT term, doc FROM docs_terms WHERE term = 'two'"), [
+      ['two', 1n],
+    ]);
     assert.deepEqual(query(copy, 'SELECT id FROM boxes WHERE min_x < 1 AND max_x > 1'), [[1n]]);
   });
 
@@ -168,15 +178,18 @@ describe('dumpDatabase on edge cases', () => {
       "INSERT INTO numbers VALUES('third',-0.33333333333333331482);",
     ]);
     const copy = reload('edge-numbers', ours);
-    assert.deepEqual(query(copy, 'SELECT label, typeof(value), value FROM numbers WHERE rowid <= 7'), [
-      ['two', 'real', 2],
-      ['tenth', 'real', 0.1],
-      ['inf', 'real', Infinity],
-      ['-inf', 'real', -Infinity],
-      ['int64 max', 'integer', 9223372036854775807n],
-      ['int64 min', 'integer', -9223372036854775808n],
-      ['2^53+1', 'integer', 9007199254740993n],
-    ]);
+    assert.deepEqual(
+      query(copy, 'SELECT label, typeof(value), value FROM numbers WHERE rowid <= 7'),
+      [
+        ['two', 'real', 2],
+        ['tenth', 'real', 0.1],
+        ['inf', 'real', Infinity],
+        ['-inf', 'real', -Infinity],
+        ['int64 max', 'integer', 9223372036854775807n],
+        ['int64 min', 'integer', -9223372036854775808n],
+        ['2^53+1', 'integer', 9007199254740993n],
+      ],
+    );
   });
 
   it('escapes newlines with a marker the text does not contain', () => {
@@ -193,15 +206,24 @@ describe('dumpDatabase on edge cases', () => {
       "INSERT INTO texts VALUES(9,'tab\tend');",
     ]);
     const copy = reload('edge-texts', ours);
-    assert.deepEqual(query(copy, 'SELECT body FROM texts ORDER BY id'), query(original, 'SELECT body FROM texts ORDER BY id'));
+    assert.deepEqual(
+      query(copy, 'SELECT body FROM texts ORDER BY id'),
+      query(original, 'SELECT body FROM texts ORDER BY id'),
+    );
   });
 
   it('keeps text after a NUL character', () => {
     // sqlite3 3.40's .dump cuts such a text at the NUL; the dump keeps it whole.
-    const file = buildWithShell('nul', "CREATE TABLE t(x); INSERT INTO t VALUES('a'||char(0)||'b'), ('it''s'||char(10)||char(0));");
+    const file = buildWithShell(
+      'nul',
+      "CREATE TABLE t(x); INSERT INTO t VALUES('a'||char(0)||'b'), ('it''s'||char(10)||char(0));",
+    );
     const text = dump(file);
     assert.match(text, /^INSERT INTO t VALUES\('a'\|\|char\(0\)\|\|'b'\);$/m);
-    assert.match(text, /^INSERT INTO t VALUES\(replace\('it''s\\n'\|\|char\(0\)\|\|'','\\n',char\(10\)\)\);$/m);
+    assert.match(
+      text,
+      /^INSERT INTO t VALUES\(replace\('it''s\\n'\|\|char\(0\)\|\|'','\\n',char\(10\)\)\);$/m,
+    );
     const copy = reload('nul-reload', text);
     assert.deepEqual(query(copy, 'SELECT typeof(x), hex(x) FROM t'), [
       ['text', '610062'],
@@ -209,7 +231,7 @@ describe('dumpDatabase on edge cases', () => {
     ]);
   });
 
-  it('writes BLOBs as lower-case hex, empty ones as X\'\'', () => {
+  it("writes BLOBs as lower-case hex, empty ones as X''", () => {
     assert.match(ours, /^INSERT INTO settings VALUES\('a',X''\);$/m);
     assert.match(ours, /^INSERT INTO settings VALUES\('m',X'00ff10'\);$/m);
   });
@@ -232,7 +254,10 @@ describe('dumpDatabase on edge cases', () => {
   });
 
   it('restores sqlite_sequence and statistics', () => {
-    assert.match(ours, /^DELETE FROM sqlite_sequence;\nINSERT INTO sqlite_sequence VALUES\('counters',2\);\n/m);
+    assert.match(
+      ours,
+      /^DELETE FROM sqlite_sequence;\nINSERT INTO sqlite_sequence VALUES\('counters',2\);\n/m,
+    );
     assert.match(ours, /^ANALYZE sqlite_schema;\nINSERT INTO sqlite_stat1 VALUES/m);
   });
 
@@ -247,7 +272,9 @@ describe('dumpDatabase special cases', () => {
   it('dumps sqlite_stat4 rows as the shell does', () => {
     const file = newDatabasePath('stat4');
     const db = new Database(file);
-    db.exec('CREATE TABLE t(a, b); CREATE INDEX t_a ON t(a); INSERT INTO t VALUES(1, 2), (1, 3), (2, 4); ANALYZE;');
+    db.exec(
+      'CREATE TABLE t(a, b); CREATE INDEX t_a ON t(a); INSERT INTO t VALUES(1, 2), (1, 3), (2, 4); ANALYZE;',
+    );
     db.close();
     const text = dump(file);
     assert.equal(text, shellDump(file));
@@ -262,7 +289,10 @@ describe('dumpDatabase special cases', () => {
 
   it('ends the read transaction when write throws', () => {
     // A 120,000-character row fills a chunk while the table is being read.
-    const file = buildWithShell('write-error', 'CREATE TABLE t(x); INSERT INTO t VALUES(hex(randomblob(60000)));');
+    const file = buildWithShell(
+      'write-error',
+      'CREATE TABLE t(x); INSERT INTO t VALUES(hex(randomblob(60000)));',
+    );
     const db = new Database(file, { readonly: true });
     try {
       assert.throws(
@@ -281,8 +311,23 @@ describe('dumpDatabase special cases', () => {
 
 describe('dumpDatabase names and numbers', () => {
   it('quotes every SQLite keyword used as a table name', () => {
-    const words = ['ABORT', 'ACTION', 'select', 'Where', 'CURRENT_TIMESTAMP', 'WITHOUT', 'rowid', 'oid', 'true', 'STRICT', 'within', 'any'];
-    const script = words.map((word) => `CREATE TABLE "${word}"(x); INSERT INTO "${word}" VALUES(1);`).join('\n');
+    const words = [
+      'ABORT',
+      'ACTION',
+      'select',
+      'Where',
+      'CURRENT_TIMESTAMP',
+      'WITHOUT',
+      'rowid',
+      'oid',
+      'true',
+      'STRICT',
+      'within',
+      'any',
+    ];
+    const script = words
+      .map((word) => `CREATE TABLE "${word}"(x); INSERT INTO "${word}" VALUES(1);`)
+      .join('\n');
     const file = buildWithShell('keywords', script);
     const ours = dump(file);
     assert.equal(ours, shellDump(file));
@@ -309,7 +354,7 @@ describe('dumpDatabase names and numbers', () => {
     copy.close();
   });
 
-  it('prints random REAL values with the shell\'s digits', () => {
+  it("prints random REAL values with the shell's digits", () => {
     // A fixed-seed xorshift generator, so a failure can be reproduced.
     let state = 0x2545f491n;
     const bits = new BigUint64Array(1);
@@ -327,8 +372,8 @@ describe('dumpDatabase names and numbers', () => {
       if (kind === 0 && Number.isFinite(view[0]!) && view[0] !== 0) values.push(view[0]!);
       const unit = Number(nextBits() >> 11n) / 2 ** 53;
       if (kind === 1) values.push(Math.round(unit * 1e6) / 100);
-      if (kind === 2) values.push(unit * 10 ** Math.floor(unit * 1e6 % 50 - 25));
-      if (kind === 3) values.push(-unit * 2 ** Math.floor((unit * 1e9) % 2000 - 1000));
+      if (kind === 2) values.push(unit * 10 ** Math.floor(((unit * 1e6) % 50) - 25));
+      if (kind === 3) values.push(-unit * 2 ** Math.floor(((unit * 1e9) % 2000) - 1000));
     }
     const file = newDatabasePath('reals');
     const db = new Database(file);
@@ -337,9 +382,13 @@ describe('dumpDatabase names and numbers', () => {
     db.transaction(() => values.forEach((value) => insert.run(value)))();
     db.close();
 
-    const expected = shellDump(file).split('\n').filter((line) => line.startsWith('INSERT'));
+    const expected = shellDump(file)
+      .split('\n')
+      .filter((line) => line.startsWith('INSERT'));
     assert.equal(expected.length, values.length);
-    values.forEach((value, i) => assert.equal(`INSERT INTO r VALUES(${formatReal(value)});`, expected[i], `REAL ${value}`));
+    values.forEach((value, i) =>
+      assert.equal(`INSERT INTO r VALUES(${formatReal(value)});`, expected[i], `REAL ${value}`),
+    );
     assert.equal(dump(file), shellDump(file));
   });
 });
@@ -355,17 +404,65 @@ describe('dumpDatabase on random content', () => {
       return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
     };
     const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
-    const nameParts = ['t', 'Order', 'select', 'a b', 'x"y', "it's", 'é', '_1', 'group', 'rowid', '9'];
-    const textParts = ['a', "'", '\n', '\r', '\\n', '\\012', '(\\n0)', '\\r', 'é', '😀', ' ', ',', ')', '--', '/*', 'char(10)'];
-    const specialReals = [0.1, 2.0, -0.5, 1e-7, 123456.789, 1e21, -1e300, Infinity, -Infinity, 1 / 3];
+    const nameParts = [
+      't',
+      'Order',
+      'select',
+      'a b',
+      'x"y',
+      "it's",
+      'é',
+      '_1',
+      'group',
+      'rowid',
+      '9',
+    ];
+    const textParts = [
+      'a',
+      "'",
+      '\n',
+      '\r',
+      '\\n',
+      '\\012',
+      '(\\n0)',
+      '\\r',
+      'é',
+      '😀',
+      ' ',
+      ',',
+      ')',
+      '--',
+      '/*',
+      'char(10)',
+    ];
+    const specialReals = [
+      0.1,
+      2.0,
+      -0.5,
+      1e-7,
+      123456.789,
+      1e21,
+      -1e300,
+      Infinity,
+      -Infinity,
+      1 / 3,
+    ];
     const specialIntegers = [0n, -1n, 2n ** 63n - 1n, -(2n ** 63n), 2n ** 53n + 1n];
     const value = (): unknown => {
       const kind = Math.floor(random() * 6);
       if (kind === 0) return null;
-      if (kind === 1) return random() < 0.3 ? pick(specialIntegers) : BigInt(Math.floor((random() - 0.5) * 1e9));
-      if (kind === 2) return random() < 0.3 ? pick(specialReals) : (random() - 0.5) * 10 ** Math.floor(random() * 30 - 15);
-      if (kind === 3) return Array.from({ length: Math.floor(random() * 12) }, () => pick(textParts)).join('');
-      if (kind === 4) return Buffer.from(Array.from({ length: Math.floor(random() * 5) }, () => Math.floor(random() * 256)));
+      if (kind === 1)
+        return random() < 0.3 ? pick(specialIntegers) : BigInt(Math.floor((random() - 0.5) * 1e9));
+      if (kind === 2)
+        return random() < 0.3
+          ? pick(specialReals)
+          : (random() - 0.5) * 10 ** Math.floor(random() * 30 - 15);
+      if (kind === 3)
+        return Array.from({ length: Math.floor(random() * 12) }, () => pick(textParts)).join('');
+      if (kind === 4)
+        return Buffer.from(
+          Array.from({ length: Math.floor(random() * 5) }, () => Math.floor(random() * 256)),
+        );
       return Math.floor(random() * 100);
     };
 
@@ -377,9 +474,14 @@ describe('dumpDatabase on random content', () => {
     for (const name of names) {
       const quoted = `"${name.replaceAll('"', '""')}"`;
       const columnCount = 1 + Math.floor(random() * 5);
-      const columns = Array.from({ length: columnCount }, (_, i) => `"c ${i}" ${pick(['', 'INTEGER', 'TEXT', 'REAL', 'BLOB', 'NUMERIC'])}`);
+      const columns = Array.from(
+        { length: columnCount },
+        (_, i) => `"c ${i}" ${pick(['', 'INTEGER', 'TEXT', 'REAL', 'BLOB', 'NUMERIC'])}`,
+      );
       db.exec(`CREATE TABLE ${quoted}(${columns.join(', ')})`);
-      const insert = db.prepare(`INSERT INTO ${quoted} VALUES(${columns.map(() => '?').join(',')})`);
+      const insert = db.prepare(
+        `INSERT INTO ${quoted} VALUES(${columns.map(() => '?').join(',')})`,
+      );
       for (let row = 0; row < 20; row++) insert.run(...Array.from({ length: columnCount }, value));
     }
     db.close();
@@ -424,7 +526,10 @@ INSERT INTO docs_archive VALUES('old');
 
 describe('dumpDatabase options', () => {
   const original = buildWithShell('options', OPTIONS_FIXTURE);
-  const plain = buildWithShell('options-plain', OPTIONS_FIXTURE.replace(/^CREATE VIRTUAL.*\n^INSERT INTO docs .*\n^CREATE VIRTUAL.*\n/m, ''));
+  const plain = buildWithShell(
+    'options-plain',
+    OPTIONS_FIXTURE.replace(/^CREATE VIRTUAL.*\n^INSERT INTO docs .*\n^CREATE VIRTUAL.*\n/m, ''),
+  );
 
   it('tables keeps the table with its indexes and triggers', () => {
     assert.equal(
@@ -463,7 +568,14 @@ describe('dumpDatabase options', () => {
 
   it('tables takes a virtual table with its shadow tables only', () => {
     const text = dump(original, { tables: ['docs'] });
-    const created = text.split('\n').flatMap((line) => line.match(/^(INSERT INTO sqlite_schema\(.*?'table','\w+'|CREATE TABLE IF NOT EXISTS '\w+')/)?.[0] ?? []);
+    const created = text
+      .split('\n')
+      .flatMap(
+        (line) =>
+          line.match(
+            /^(INSERT INTO sqlite_schema\(.*?'table','\w+'|CREATE TABLE IF NOT EXISTS '\w+')/,
+          )?.[0] ?? [],
+      );
     assert.deepEqual(created, [
       "INSERT INTO sqlite_schema(type,name,tbl_name,rootpage,sql)VALUES('table','docs'",
       "CREATE TABLE IF NOT EXISTS 'docs_data'",
@@ -473,7 +585,9 @@ describe('dumpDatabase options', () => {
       "CREATE TABLE IF NOT EXISTS 'docs_config'",
     ]);
     const copy = reload('options-docs', text);
-    assert.deepEqual(query(copy, "SELECT body FROM docs WHERE docs MATCH 'searchable'"), [['searchable text']]);
+    assert.deepEqual(query(copy, "SELECT body FROM docs WHERE docs MATCH 'searchable'"), [
+      ['searchable text'],
+    ]);
   });
 
   it('tables carries the AUTOINCREMENT counters', () => {
@@ -498,7 +612,10 @@ describe('dumpDatabase options', () => {
         assert.ok(error instanceof UserError);
         assert.equal(error.kind, 'not_found');
         assert.equal(error.code, 'TABLE_NOT_FOUND');
-        assert.equal(error.message, 'Table "nope" not found in the database. Check the name with `opsbox db info`.');
+        assert.equal(
+          error.message,
+          'Table "nope" not found in the database. Check the name with `opsbox db info`.',
+        );
         return true;
       },
     );
@@ -516,7 +633,9 @@ describe('dumpDatabase options', () => {
     assert.deepEqual(statements(copy), statements(original));
     assert.deepEqual(query(copy, 'SELECT count(*) FROM child'), [[0n]]);
     sqlite3(copy, "INSERT INTO docs VALUES('fresh index');");
-    assert.deepEqual(query(copy, "SELECT body FROM docs WHERE docs MATCH 'fresh'"), [['fresh index']]);
+    assert.deepEqual(query(copy, "SELECT body FROM docs WHERE docs MATCH 'fresh'"), [
+      ['fresh index'],
+    ]);
   });
 
   it('schema false matches .dump --data-only', () => {
@@ -535,7 +654,8 @@ describe('dumpDatabase options', () => {
   it('data and schema both false is rejected', () => {
     assert.throws(
       () => dump(original, { data: false, schema: false }),
-      (error: unknown) => error instanceof UserError && error.kind === 'usage' && error.code === 'EMPTY_DUMP',
+      (error: unknown) =>
+        error instanceof UserError && error.kind === 'usage' && error.code === 'EMPTY_DUMP',
     );
   });
 
@@ -543,7 +663,7 @@ describe('dumpDatabase options', () => {
     const file = newDatabasePath('snapshot');
     const setup = new Database(file);
     setup.pragma('journal_mode = WAL');
-    setup.exec("CREATE TABLE a(body TEXT); CREATE TABLE b(n INTEGER); INSERT INTO b VALUES(1);");
+    setup.exec('CREATE TABLE a(body TEXT); CREATE TABLE b(n INTEGER); INSERT INTO b VALUES(1);');
     const insert = setup.prepare('INSERT INTO a VALUES(?)');
     for (let i = 0; i < 200; i++) insert.run('x'.repeat(1000));
     setup.close();
@@ -554,7 +674,8 @@ describe('dumpDatabase options', () => {
     try {
       dumpDatabase(reader, {}, (chunk) => {
         // The first chunk is written while table a is still being read.
-        if (chunks.length === 0) writer.exec('INSERT INTO b VALUES(2); INSERT INTO a VALUES(\'late\');');
+        if (chunks.length === 0)
+          writer.exec("INSERT INTO b VALUES(2); INSERT INTO a VALUES('late');");
         chunks.push(chunk);
       });
       assert.equal(reader.inTransaction, false);
@@ -565,10 +686,13 @@ describe('dumpDatabase options', () => {
     const text = chunks.join('');
     assert.ok(chunks.length > 1);
     assert.equal(text.split('\n').filter((line) => line.startsWith('INSERT INTO a ')).length, 200);
-    assert.deepEqual(text.split('\n').filter((line) => line.startsWith('INSERT INTO b ')), ['INSERT INTO b VALUES(1);']);
+    assert.deepEqual(
+      text.split('\n').filter((line) => line.startsWith('INSERT INTO b ')),
+      ['INSERT INTO b VALUES(1);'],
+    );
   });
 
-  it('reads inside the caller\'s open transaction', () => {
+  it("reads inside the caller's open transaction", () => {
     const db = new Database(plain, { readonly: true });
     try {
       let text = '';
@@ -582,8 +706,16 @@ describe('dumpDatabase options', () => {
 
 describe('dumpDatabase on real data', () => {
   const cases = [
-    { name: 'Chinook', script: path.join(SHARED_DATA, 'chinook', 'Chinook_Sqlite.sql'), counts: { Track: 3503n, InvoiceLine: 2240n } },
-    { name: 'Northwind', script: path.join(SHARED_DATA, 'northwind', 'northwind.sql'), counts: { Orders: 830n, 'Order Details': 2155n } },
+    {
+      name: 'Chinook',
+      script: path.join(SHARED_DATA, 'chinook', 'Chinook_Sqlite.sql'),
+      counts: { Track: 3503n, InvoiceLine: 2240n },
+    },
+    {
+      name: 'Northwind',
+      script: path.join(SHARED_DATA, 'northwind', 'northwind.sql'),
+      counts: { Orders: 830n, 'Order Details': 2155n },
+    },
   ];
 
   for (const { name, script, counts } of cases) {

@@ -8,8 +8,8 @@ function split(script: string) {
 }
 
 test('semicolons in strings and comments do not split', () => {
-  assert.deepEqual(split("-- a;b\nINSERT INTO t VALUES('x;y', \"c;d\"); /* ; */ SELECT 1;"), [
-    { sql: "INSERT INTO t VALUES('x;y', \"c;d\");", line: 2 },
+  assert.deepEqual(split('-- a;b\nINSERT INTO t VALUES(\'x;y\', "c;d"); /* ; */ SELECT 1;'), [
+    { sql: 'INSERT INTO t VALUES(\'x;y\', "c;d");', line: 2 },
     { sql: 'SELECT 1;', line: 2 },
   ]);
 });
@@ -22,7 +22,8 @@ test('quoted, bracketed and backticked identifiers', () => {
 });
 
 test('trigger body with CASE END stays whole', () => {
-  const trigger = 'CREATE TEMP TRIGGER tr AFTER INSERT ON t BEGIN\n  UPDATE t SET x = CASE WHEN new.y THEN 1 ELSE 2 END;\n  SELECT 1;\nEND;';
+  const trigger =
+    'CREATE TEMP TRIGGER tr AFTER INSERT ON t BEGIN\n  UPDATE t SET x = CASE WHEN new.y THEN 1 ELSE 2 END;\n  SELECT 1;\nEND;';
   assert.deepEqual(split(`${trigger}\nSELECT 2;`), [
     { sql: trigger, line: 1 },
     { sql: 'SELECT 2;', line: 5 },

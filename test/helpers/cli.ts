@@ -32,7 +32,11 @@ export function runCli(args: string[], options: CliOptions = {}): CliResult {
     cwd: options.cwd ?? ROOT,
     maxBuffer: 512 * 1024 * 1024,
   });
-  return { code: result.status ?? -1, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
+  return {
+    code: result.status ?? -1,
+    stdout: result.stdout.toString(),
+    stderr: result.stderr.toString(),
+  };
 }
 
 /** Like runCli but does not block the event loop, for tests that also serve HTTP. */
@@ -48,7 +52,13 @@ export function runCliAsync(args: string[], options: CliOptions = {}): Promise<C
     child.stdout.on('data', (chunk) => stdout.push(chunk));
     child.stderr.on('data', (chunk) => stderr.push(chunk));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString() }));
+    child.on('close', (code) =>
+      resolve({
+        code: code ?? -1,
+        stdout: Buffer.concat(stdout).toString(),
+        stderr: Buffer.concat(stderr).toString(),
+      }),
+    );
     child.stdin.end(options.input ?? '');
   });
 }

@@ -10,7 +10,11 @@ import { formatBytes, info, printJson, printList, printTable } from '../output.j
 import { scriptProgress } from '../progress.js';
 
 /** Runs `--command` or `--file` against a database; shared by `execute` and `import`. */
-export function executeOnDatabase(input: CommandInput, source: { command?: string; file?: string }, createIfMissing: boolean): void {
+export function executeOnDatabase(
+  input: CommandInput,
+  source: { command?: string; file?: string },
+  createIfMissing: boolean,
+): void {
   const { args, options, context } = input;
   const catalog = new DatabaseCatalog(context);
   const name = args[0]!;
@@ -19,7 +23,8 @@ export function executeOnDatabase(input: CommandInput, source: { command?: strin
   const script = source.file !== undefined ? readScriptFile(source.file) : source.command!;
 
   const db = openDatabaseFile(record.file);
-  const progress = source.file !== undefined && !options.json ? scriptProgress(script.length) : undefined;
+  const progress =
+    source.file !== undefined && !options.json ? scriptProgress(script.length) : undefined;
   const started = performance.now();
   let statements = 0;
   let rowsWritten = 0;
@@ -40,8 +45,13 @@ export function executeOnDatabase(input: CommandInput, source: { command?: strin
     });
     progress?.stop();
     if (options.json) return printJson(results);
-    const size = formatBytes(Number(db.pragma('page_count', { simple: true })) * Number(db.pragma('page_size', { simple: true })));
-    info(`Executed ${statements} statement(s) on "${record.name}" in ${(performance.now() - started).toFixed(0)} ms; ${rowsWritten} row(s) written; database size ${size}.`);
+    const size = formatBytes(
+      Number(db.pragma('page_count', { simple: true })) *
+        Number(db.pragma('page_size', { simple: true })),
+    );
+    info(
+      `Executed ${statements} statement(s) on "${record.name}" in ${(performance.now() - started).toFixed(0)} ms; ${rowsWritten} row(s) written; database size ${size}.`,
+    );
   } finally {
     progress?.stop();
     db.close();
@@ -52,10 +62,21 @@ export const executeCommand: CommandSpec = {
   name: 'execute <name>',
   summary: 'run SQL from --command or --file as one transaction',
   options: [
-    { flags: '--command <sql>', description: 'SQL to run (one or more statements)', conflicts: ['file'] },
-    { flags: '--file <path>', description: 'SQL script to run, such as a .dump', conflicts: ['command'] },
+    {
+      flags: '--command <sql>',
+      description: 'SQL to run (one or more statements)',
+      conflicts: ['file'],
+    },
+    {
+      flags: '--file <path>',
+      description: 'SQL script to run, such as a .dump',
+      conflicts: ['command'],
+    },
     { flags: '--json', description: "print D1's JSON: one {results, success, meta} per statement" },
-    { flags: '-y, --yes', description: 'answer yes to prompts (accepted for wrangler compatibility)' },
+    {
+      flags: '-y, --yes',
+      description: 'answer yes to prompts (accepted for wrangler compatibility)',
+    },
   ],
   run(input) {
     const { command, file } = input.options;

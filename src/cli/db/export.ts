@@ -11,14 +11,21 @@ export const exportCommand: CommandSpec = {
   summary: "write a SQL dump in the sqlite3 shell's .dump format",
   options: [
     { flags: '--output <file>', description: 'file to write (default: stdout)' },
-    { flags: '--table <table>', description: 'export only this table with its indexes and triggers (repeatable)', repeatable: true },
+    {
+      flags: '--table <table>',
+      description: 'export only this table with its indexes and triggers (repeatable)',
+      repeatable: true,
+    },
     { flags: '--no-data', description: 'schema only' },
     { flags: '--no-schema', description: 'data only' },
   ],
   async run({ args: [name], options, context }) {
     const { dumpDatabase } = await import('../../databases/dump.js');
     if (options.data === false && options.schema === false) {
-      throw new UserError('usage', 'Cannot combine --no-data with --no-schema: the export would be empty. Pass at most one of them.');
+      throw new UserError(
+        'usage',
+        'Cannot combine --no-data with --no-schema: the export would be empty. Pass at most one of them.',
+      );
     }
     const record = new DatabaseCatalog(context).get(name!);
     const db = openDatabaseFile(record.file, { readonly: true });
@@ -28,9 +35,15 @@ export const exportCommand: CommandSpec = {
     const temp = output ? `${output}.${process.pid}.tmp` : undefined;
     const fd = temp ? openSync(temp, 'w') : 1;
     // dumpDatabase hands over chunks of about 64 K characters.
-    const write = temp ? (chunk: string) => writeSync(fd, chunk) : (chunk: string) => writeAll(fd, chunk);
+    const write = temp
+      ? (chunk: string) => writeSync(fd, chunk)
+      : (chunk: string) => writeAll(fd, chunk);
     try {
-      dumpDatabase(db, { tables: options.table, data: options.data !== false, schema: options.schema !== false }, write);
+      dumpDatabase(
+        db,
+        { tables: options.table, data: options.data !== false, schema: options.schema !== false },
+        write,
+      );
       if (temp) fsyncSync(fd);
     } catch (error) {
       if (temp) {

@@ -7,6 +7,20 @@ import { createCommand, deleteCommand, infoCommand, listCommand } from './manage
 export const dbCommands: CommandGroupSpec = {
   name: 'db',
   summary: 'D1-style SQLite databases',
-  commands: [createCommand, listCommand, infoCommand, deleteCommand, executeCommand, importCommand, exportCommand],
-  subgroups: [{ name: 'backup', summary: 'create, list, download and restore backups', commands: [backupCreate, backupList, backupDownload, backupRestore] }],
+  commands: [
+    createCommand,
+    listCommand,
+    infoCommand,
+    deleteCommand,
+    executeCommand,
+    importCommand,
+    exportCommand,
+  ],
+  subgroups: [
+    {
+      name: 'backup',
+      summary: 'create, list, download and restore backups',
+      commands: [backupCreate, backupList, backupDownload, backupRestore],
+    },
+  ],
 };

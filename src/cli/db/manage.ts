@@ -10,7 +10,8 @@ export const createCommand: CommandSpec = {
   options: [json],
   run({ args: [name], options, context }) {
     const record = new DatabaseCatalog(context).create(name!);
-    if (options.json) return printJson({ uuid: record.uuid, name: record.name, created_at: record.createdAt });
+    if (options.json)
+      return printJson({ uuid: record.uuid, name: record.name, created_at: record.createdAt });
     info(`Created database "${record.name}" (${record.uuid}).`);
   },
 };
@@ -21,8 +22,15 @@ export const listCommand: CommandSpec = {
   options: [json],
   run({ options, context }) {
     const records = new DatabaseCatalog(context).list();
-    if (options.json) return printJson(records.map((r) => ({ uuid: r.uuid, name: r.name, created_at: r.createdAt })));
-    printTable(['name', 'uuid', 'created'], records.map((r) => [r.name, r.uuid, r.createdAt]), 'No databases. Create one with `opsbox db create NAME`.');
+    if (options.json)
+      return printJson(
+        records.map((r) => ({ uuid: r.uuid, name: r.name, created_at: r.createdAt })),
+      );
+    printTable(
+      ['name', 'uuid', 'created'],
+      records.map((r) => [r.name, r.uuid, r.createdAt]),
+      'No databases. Create one with `opsbox db create NAME`.',
+    );
   },
 };
 
@@ -33,10 +41,32 @@ export const infoCommand: CommandSpec = {
   run({ args: [name], options, context }) {
     const details = new DatabaseCatalog(context).info(name!);
     if (options.json) {
-      return printJson({ uuid: details.uuid, name: details.name, created_at: details.createdAt, file_size: details.sizeBytes, num_tables: details.tables.length, tables: details.tables });
+      return printJson({
+        uuid: details.uuid,
+        name: details.name,
+        created_at: details.createdAt,
+        file_size: details.sizeBytes,
+        num_tables: details.tables.length,
+        tables: details.tables,
+      });
     }
-    printTable(['name', 'uuid', 'created', 'size', 'tables'], [[details.name, details.uuid, details.createdAt, formatBytes(details.sizeBytes), details.tables.length]]);
-    printTable(['table', 'rows'], details.tables.map((t) => [t.name, t.rows]), 'No tables.');
+    printTable(
+      ['name', 'uuid', 'created', 'size', 'tables'],
+      [
+        [
+          details.name,
+          details.uuid,
+          details.createdAt,
+          formatBytes(details.sizeBytes),
+          details.tables.length,
+        ],
+      ],
+    );
+    printTable(
+      ['table', 'rows'],
+      details.tables.map((t) => [t.name, t.rows]),
+      'No tables.',
+    );
   },
 };
 
@@ -50,6 +80,8 @@ export const deleteCommand: CommandSpec = {
     await confirm(`Delete database "${record.name}" and all its data?`, { yes: options.yes });
     catalog.delete(record.uuid);
     if (options.json) return printJson({ uuid: record.uuid, name: record.name, deleted: true });
-    info(`Deleted database "${record.name}". Its backups remain; list them with \`opsbox db backup list ${record.name}\`.`);
+    info(
+      `Deleted database "${record.name}". Its backups remain; list them with \`opsbox db backup list ${record.name}\`.`,
+    );
   },
 };

@@ -13,7 +13,9 @@ const create: CommandSpec = {
       return;
     }
     process.stdout.write(token + '\n');
-    info(`Created token "${created.name}". Store it now: it cannot be shown again. Send it as "Authorization: Bearer <token>".`);
+    info(
+      `Created token "${created.name}". Store it now: it cannot be shown again. Send it as "Authorization: Bearer <token>".`,
+    );
   },
 };
 
@@ -24,7 +26,11 @@ const list: CommandSpec = {
   run({ options, context }) {
     const tokens = new TokenService(context.state).list();
     if (options.json) return printJson(tokens);
-    printTable(['name', 'id', 'created', 'last used'], tokens.map((t) => [t.name, t.id, t.createdAt, t.lastUsedAt ?? '-']), 'No tokens. Create one with `opsbox token create NAME`.');
+    printTable(
+      ['name', 'id', 'created', 'last used'],
+      tokens.map((t) => [t.name, t.id, t.createdAt, t.lastUsedAt ?? '-']),
+      'No tokens. Create one with `opsbox token create NAME`.',
+    );
   },
 };
 
