@@ -13,7 +13,7 @@ export interface SizesReport {
   tables: RelationSize[];
 }
 
-/** Database sizes of the cluster and the largest tables of the current database. */
+/** Reads the database sizes of the cluster and the largest tables of the current database. */
 export async function readSizes(options: ConnectionOptions & { limit?: number }): Promise<SizesReport> {
   return withSession(options, async (session) => ({
     databases: await readDatabaseSizes(session.client),
@@ -30,7 +30,7 @@ export interface IndexesReport {
   tables: TableScanRow[];
 }
 
-/** Every index of the current database with its scans, plus the unused, duplicate and invalid ones. */
+/** Reads every index of the current database with its scans, and picks out the unused, duplicate and invalid ones. */
 export async function readIndexReport(options: ConnectionOptions): Promise<IndexesReport> {
   return withSession(options, async (session) => {
     const indexes = await readIndexes(session.client);
@@ -45,7 +45,7 @@ export async function readIndexReport(options: ConnectionOptions): Promise<Index
   });
 }
 
-/** Cache hit ratios of the databases and the busiest tables and indexes. */
+/** Reads the cache hit ratios of the databases and of the busiest tables and indexes. */
 export async function readCache(options: ConnectionOptions & { limit?: number }): Promise<CacheRatio[]> {
   return withSession(options, async (session) => readCacheRatios(session.client, options.limit ?? 20));
 }
@@ -80,7 +80,7 @@ export interface ReplicationReport {
   };
 }
 
-/** Replication state of the server: slots, connected standbys and, on a standby, the WAL receiver. */
+/** Reads the replication state: slots, connected standbys and, on a standby, the WAL receiver. */
 export async function readReplication(options: ConnectionOptions): Promise<ReplicationReport> {
   return withSession(options, async (session) => {
     const client = session.client;

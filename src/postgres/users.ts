@@ -202,8 +202,8 @@ function createUserError(error: unknown, name: string): unknown {
  * is and the clear password never reaches the server or its logs.
  */
 export function scramVerifier(password: string, salt = randomBytes(16), iterations = 4096): string {
-  // NOTE: PostgreSQL applies SASLprep to the password first; that changes
-  // only non-ASCII passwords, so those would not match a psql-set verifier.
+  // NOTE: SASLprep (RFC 4013) is reduced to its NFKC step here, so a password
+  // with characters SASLprep maps to nothing or prohibits may not log in.
   const salted = pbkdf2Sync(password.normalize('NFKC'), salt, iterations, 32, 'sha256');
   const clientKey = createHmac('sha256', salted).update('Client Key').digest();
   const storedKey = createHash('sha256').update(clientKey).digest();

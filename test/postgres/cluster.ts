@@ -1,6 +1,7 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -21,7 +22,24 @@ export function serverBinDir(major: Major): string {
   if (major === 15) return PG15_BIN;
   const packageDir = path.join(ROOT, 'node_modules', `pg${major}`);
   hydrateSymlinks(packageDir);
-  return path.join(packageDir, 'native', 'bin');
+  return path.join(readableByServerUser(path.join(packageDir, 'native')), 'bin');
+}
+
+/**
+ * Returns a copy of the native folder that the postgres user can read when
+ * the checkout itself is not readable by it (a checkout under /root, say),
+ * since under root the servers run as that user.
+ */
+function readableByServerUser(nativeDir: string): string {
+  if (process.getuid?.() !== 0) return nativeDir;
+  const probe = spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-x', path.join(nativeDir, 'bin', 'postgres')]);
+  if (probe.status === 0) return nativeDir;
+  const copy = path.join(tmpdir(), `opsbox-${path.basename(path.dirname(nativeDir))}-native`);
+  if (!existsSync(path.join(copy, 'bin', 'postgres'))) {
+    spawnSync('cp', ['-a', nativeDir, copy], { stdio: 'inherit' });
+    spawnSync('chmod', ['-R', 'a+rX', copy], { stdio: 'inherit' });
+  }
+  return copy;
 }
 
 /**

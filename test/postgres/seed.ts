@@ -43,7 +43,7 @@ export async function loadPagila(cluster: TestCluster): Promise<void> {
   }
 }
 
-/** A login role that has pg_monitor and nothing else. */
+/** Creates a login role that has pg_monitor and nothing else. */
 export async function createMonitorRole(cluster: TestCluster): Promise<void> {
   await cluster.psql(`CREATE ROLE ${MONITOR_ROLE} LOGIN PASSWORD '${MONITOR_PASSWORD}' IN ROLE pg_monitor`);
 }
@@ -169,7 +169,7 @@ export async function startLiveSessions(cluster: TestCluster, database: string):
   };
 }
 
-/** A small database with nothing to report: indexed, vacuumed, analyzed and used through its index. */
+/** Creates a small database with nothing to report: indexed, vacuumed, analyzed and read through its index. */
 export async function seedQuiet(cluster: TestCluster, database: string): Promise<void> {
   await cluster.psql(`CREATE DATABASE ${database}`);
   await cluster.psql(

@@ -3,9 +3,9 @@ import type pg from 'pg';
 import type { Features } from '../features.js';
 
 /**
- * Outcome of one check. `no permission` means the role cannot read what the
- * check needs; `error` means the check could not finish (a timeout, a lock,
- * a server error) and its message gives the reason.
+ * Outcome of one check. `no permission` means that the role cannot read
+ * what the check needs. `error` means that the check could not finish (a
+ * timeout, a lock, a server error), and its message gives the reason.
  */
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'n/a' | 'no permission' | 'error';
 
