@@ -101,7 +101,7 @@ function parseUrl(url: string): UrlParts {
   const sslmode = new URL(url.replace(/^postgres(ql)?:/, 'http:')).searchParams.get('sslmode') ?? undefined;
   return {
     host: parsed.host || undefined,
-    port: parsed.port ?? undefined,
+    port: parsed.port || undefined,
     user: parsed.user || undefined,
     password: parsed.password || undefined,
     database: parsed.database || undefined,

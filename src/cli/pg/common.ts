@@ -49,7 +49,7 @@ export function parsePid(value: string): number {
   return pid;
 }
 
-/** A progress bar on stderr, drawn only on a terminal. */
+/** Creates a progress bar on stderr that draws only on a terminal. */
 export function progressBar(label: string): { update(done: number, total: number, detail?: string): void; stop(): void } {
   if (!process.stderr.isTTY) return { update: () => undefined, stop: () => undefined };
   const bar = new cliProgress.SingleBar(

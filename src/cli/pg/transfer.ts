@@ -1,5 +1,5 @@
 import { UserError } from '../../core/errors.js';
-import { copyDatabase, dumpDatabase, restoreDatabase, type DumpFormat, type TransferProgress } from '../../postgres/index.js';
+import { copyDatabase, dumpDatabase, resolveTarget, restoreDatabase, type DumpFormat, type TransferProgress } from '../../postgres/index.js';
 import type { CommandSpec } from '../command.js';
 import { confirm, formatBytes, info, printJson } from '../output.js';
 import { CONNECTION_OPTIONS, connectionOptions, JSON_OPTION, progressBar, YES_OPTION } from './common.js';
@@ -50,7 +50,7 @@ export const restoreCommand: CommandSpec = {
   ],
   async run(input) {
     const connection = connectionOptions(input, input.args[1]);
-    await confirm(`Restore ${input.args[0]} into ${connection.url ? 'the database in the URL' : 'the database from the environment'}${input.options.clean ? ', dropping existing objects first' : ''}?`, { yes: input.options.yes });
+    await confirm(`Restore ${input.args[0]} into ${resolveTarget(connection).display}${input.options.clean ? ', dropping existing objects first' : ''}?`, { yes: input.options.yes });
     const result = await withBar('restore', (onProgress) =>
       restoreDatabase({ ...connection, input: input.args[0]!, clean: input.options.clean, noOwner: input.options.owner === false, pgBinDir: input.options.pgBinDir, onProgress }),
     );
@@ -78,7 +78,7 @@ export const copyCommand: CommandSpec = {
     const { from, to } = input.options;
     if (!from || !to) throw new UserError('usage', 'Both --from URL and --to URL are required.');
     const tunnel = { bastion: input.options.bastion, identity: input.options.identity, knownHosts: input.options.knownHosts };
-    await confirm('Copy the source database into the target database?', { yes: input.options.yes });
+    await confirm(`Copy ${resolveTarget({ url: from }).display} into ${resolveTarget({ url: to }).display}${input.options.clean ? ', dropping existing objects first' : ''}?`, { yes: input.options.yes });
     const result = await withBar('copy', (onProgress) =>
       copyDatabase({ from: { url: from, ...tunnel }, to: { url: to, ...tunnel }, clean: input.options.clean, noOwner: input.options.owner === false, pgBinDir: input.options.pgBinDir, onProgress }),
     );

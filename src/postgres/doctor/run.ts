@@ -47,7 +47,7 @@ const STATUS_RANK: Record<CheckStatus, number> = { 'n/a': 0, ok: 1, warn: 2, 'no
 export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorReport> {
   const thresholds = { ...DEFAULT_THRESHOLDS, ...options.thresholds };
   const checks = selectChecks(options.only);
-  const connection = { statementTimeoutMs: 10_000, lockTimeoutMs: 2_000, ...options };
+  const connection = { ...options, statementTimeoutMs: options.statementTimeoutMs ?? 10_000, lockTimeoutMs: options.lockTimeoutMs ?? 2_000 };
 
   return withSession(connection, async (session) => {
     const features = await detectFeatures(session.client);
