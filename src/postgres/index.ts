@@ -29,6 +29,6 @@ export {
   type CacheRatio,
   type SlotRow,
 } from './inspect.js';
-export { listUsers, createUser, scramVerifier, type RoleInfo, type AccessLevel, type CreateUserOptions, type CreateUserResult } from './users.js';
+export { listUsers, createUser, scramVerifier, type UsersReport, type RoleInfo, type AccessLevel, type CreateUserOptions, type CreateUserResult } from './users.js';
 export { vacuum, type VacuumOptions, type VacuumProgress, type VacuumResult } from './vacuum.js';
 export { locateTool, type LocatedTool } from './tools.js';

@@ -3,7 +3,7 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import type pg from 'pg';
 
 import { UserError } from '../core/errors.js';
-import { withSession, type ConnectionOptions } from './connection.js';
+import { withSession, type ConnectionOptions, type Session } from './connection.js';
 import { sqlState, SQLSTATE } from './errors.js';
 import { quoteIdent } from './features.js';
 
@@ -19,15 +19,36 @@ export interface RoleInfo {
   member_of: string[];
   /** Privileges on each database that allows connections: CONNECT, CREATE, TEMPORARY. */
   databases: { database: string; privileges: string[] }[];
-  /** Table privileges in the current database, per schema, such as { schema: 'public', privilege: 'SELECT', tables: 12 }. */
-  tables: { schema: string; privilege: string; tables: number }[];
+  /**
+   * Explicit table privileges per database and schema, such as
+   * { database: 'shop', schema: 'public', privilege: 'SELECT', tables: 12 },
+   * read from every database the connected role may connect to.
+   */
+  tables: { database: string; schema: string; privilege: string; tables: number }[];
+}
+
+/** Explicit grants only (aclexplode of relacl): owners and superusers have every privilege implicitly. */
+const TABLE_GRANTS_SQL = `
+  SELECT current_database() AS database, a.grantee AS role, n.nspname AS schema, a.privilege_type AS privilege, count(*)::int AS tables
+    FROM pg_catalog.pg_class c
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    CROSS JOIN LATERAL aclexplode(c.relacl) a
+   WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+   GROUP BY 1, 2, 3, 4
+   ORDER BY 3, 4`;
+
+export interface UsersReport {
+  roles: RoleInfo[];
+  /** Databases whose table grants could not be read, with the reason. */
+  skipped: { database: string; reason: string }[];
 }
 
 /**
  * Lists roles (without the built-in pg_* ones) with their attributes,
- * memberships, database privileges, and table grants in the current database.
+ * memberships, database privileges, and table grants in each database,
+ * which takes one connection per database.
  */
-export async function listUsers(options: ConnectionOptions): Promise<RoleInfo[]> {
+export async function listUsers(options: ConnectionOptions): Promise<UsersReport> {
   return withSession(options, async (session) => {
     const client = session.client;
     const roles = await client.query(`
@@ -48,16 +69,8 @@ export async function listUsers(options: ConnectionOptions): Promise<RoleInfo[]>
         FROM pg_catalog.pg_roles r CROSS JOIN pg_catalog.pg_database d
        WHERE r.rolname !~ '^pg_' AND d.datallowconn
        ORDER BY d.datname`);
-    // Explicit grants only (aclexplode of relacl); owners and superusers have all privileges implicitly.
-    const tables = await client.query(`
-      SELECT a.grantee AS role, n.nspname AS schema, a.privilege_type AS privilege, count(*)::int AS tables
-        FROM pg_catalog.pg_class c
-        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-        CROSS JOIN LATERAL aclexplode(c.relacl) a
-       WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-       GROUP BY 1, 2, 3
-       ORDER BY 2, 3`);
-    return roles.rows.map((role) => ({
+    const { grants, skipped } = await readTableGrants(session);
+    const roleList = roles.rows.map((role) => ({
       name: role.name,
       login: role.login,
       superuser: role.superuser,
@@ -68,9 +81,34 @@ export async function listUsers(options: ConnectionOptions): Promise<RoleInfo[]>
       valid_until: role.valid_until,
       member_of: role.member_of,
       databases: databases.rows.filter((row) => row.role === role.oid && row.privileges.length > 0).map((row) => ({ database: row.database, privileges: row.privileges })),
-      tables: tables.rows.filter((row) => row.role === role.oid).map((row) => ({ schema: row.schema, privilege: row.privilege, tables: row.tables })),
+      tables: grants.filter((row) => row.role === role.oid).map((row) => ({ database: row.database, schema: row.schema, privilege: row.privilege, tables: row.tables })),
     }));
+    return { roles: roleList, skipped };
   });
+}
+
+async function readTableGrants(session: Session): Promise<{ grants: Record<string, any>[]; skipped: UsersReport['skipped'] }> {
+  const current = await session.client.query(TABLE_GRANTS_SQL);
+  const grants = [...current.rows];
+  const skipped: UsersReport['skipped'] = [];
+  const others = await session.client.query(`
+    SELECT datname, pg_catalog.has_database_privilege(oid, 'CONNECT') AS allowed
+      FROM pg_catalog.pg_database WHERE datallowconn AND datname <> current_database() AND datname <> 'template1'
+     ORDER BY datname`);
+  for (const { datname, allowed } of others.rows) {
+    if (!allowed) {
+      skipped.push({ database: datname, reason: 'no CONNECT privilege' });
+      continue;
+    }
+    try {
+      const client = await session.connectAgain(datname);
+      grants.push(...(await client.query(TABLE_GRANTS_SQL)).rows);
+      await client.end();
+    } catch (error) {
+      skipped.push({ database: datname, reason: (error as Error).message });
+    }
+  }
+  return { grants, skipped };
 }
 
 export type AccessLevel = 'readonly' | 'readwrite' | 'admin';

@@ -237,12 +237,16 @@ describe('pg commands on PostgreSQL 15', () => {
       await monthly.end();
     }
 
-    const list = json<any[]>(runCli(['pg', 'users', 'list', url, '--json']).stdout);
+    const usersReport = json<{ roles: any[]; skipped: unknown[] }>(runCli(['pg', 'users', 'list', url, '--json']).stdout);
+    assert.deepEqual(usersReport.skipped, []);
+    const list = usersReport.roles;
+    const monthlyGrants = list.find((role) => role.name === 'monthly_reader').tables;
+    assert.deepEqual(monthlyGrants, [{ database: 'reports', schema: 'public', privilege: 'SELECT', tables: 1 }]);
     const listed = list.find((role) => role.name === 'report_reader');
     assert.equal(listed.login, true);
     assert.equal(listed.superuser, false);
     assert.deepEqual(listed.databases.find((row: any) => row.database === 'sakila').privileges, ['CONNECT', 'TEMPORARY']);
-    const selectGrants = listed.tables.find((row: any) => row.schema === 'public' && row.privilege === 'SELECT');
+    const selectGrants = listed.tables.find((row: any) => row.database === 'sakila' && row.schema === 'public' && row.privilege === 'SELECT');
     assert.equal(selectGrants.tables, Number(await cluster.psql(`SELECT count(*) FROM information_schema.role_table_grants WHERE grantee = 'report_reader' AND privilege_type = 'SELECT'`, 'sakila')));
     assert.deepEqual(list.find((role) => role.name === MONITOR_ROLE).member_of, ['pg_monitor']);
   });

@@ -23,19 +23,20 @@ export const usersCommand: CommandSpec = {
   async run(input) {
     const [action, second, third] = input.args;
     if (action === 'list') {
-      const roles = await listUsers(connectionOptions(input, isUrl(second) ? second : third));
-      if (input.options.json) return printJson(roles);
+      const report = await listUsers(connectionOptions(input, isUrl(second) ? second : third));
+      if (input.options.json) return printJson(report);
       printTable(
-        ['role', 'login', 'superuser', 'member of', 'databases', 'table grants (this database)'],
-        roles.map((role) => [
+        ['role', 'login', 'superuser', 'member of', 'databases', 'table grants'],
+        report.roles.map((role) => [
           role.name,
           role.login,
           role.superuser,
           role.member_of.join(', '),
           role.databases.map((row) => `${row.database}: ${row.privileges.join('/')}`).join('\n'),
-          role.tables.map((row) => `${row.schema} ${row.privilege} ×${row.tables}`).join('\n'),
+          role.tables.map((row) => `${row.database}.${row.schema} ${row.privilege} ×${row.tables}`).join('\n'),
         ]),
       );
+      for (const { database, reason } of report.skipped) info(`Table grants in ${database} not read: ${reason}.`);
       return;
     }
     if (action !== 'create') throw new UserError('usage', `Unknown users action "${action}": use users list or users create NAME.`);
