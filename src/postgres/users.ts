@@ -146,8 +146,8 @@ const SEQUENCE_PRIVILEGES: Record<AccessLevel, string> = {
 /**
  * Creates a login role and grants it access to every user schema of one
  * database: existing tables and sequences, and default privileges so that
- * tables created later by the schema owners (and by the connected role)
- * are covered too. All of it runs in one transaction.
+ * tables created later by a schema owner, the database owner or the
+ * connected role are covered too. All of it runs in one transaction.
  */
 export async function createUser(options: CreateUserOptions): Promise<CreateUserResult> {
   validateRoleName(options.name);
@@ -206,7 +206,7 @@ async function grantSchemas(client: pg.Client, role: string, access: AccessLevel
 }
 
 function databaseEnv(options: CreateUserOptions): Record<string, string | undefined> {
-  // Same server and role, other database: rebuild the URL's database through PGDATABASE.
+  // Same server and role, other database: the database is replaced in DATABASE_URL, or set as PGDATABASE.
   const env = { ...(options.env ?? process.env) };
   const url = options.url ?? env.DATABASE_URL;
   if (url) {
