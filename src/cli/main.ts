@@ -25,7 +25,10 @@ export async function buildProgram(argv: string[]): Promise<Command> {
     .option('--debug', 'show the stack trace of unexpected errors')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  program.configureOutput({ outputError: (text, write) => write(text) });
+  // Commander's own usage errors get the same "opsbox:" prefix as ours.
+  program.configureOutput({
+    outputError: (text, write) => write(text.replace(/^error: /, 'opsbox: ')),
+  });
 
   const invoked = invokedCommand(argv);
   for (const lazy of TOP_LEVEL_COMMANDS) {

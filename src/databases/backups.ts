@@ -72,7 +72,11 @@ export class BackupService {
   list(nameOrId: string): BackupInfo[] {
     const name = this.catalog.find(nameOrId)?.name ?? nameOrId;
     const dir = this.context.dataDir.path(LAYOUT.backups, name);
-    if (!existsSync(dir)) return [];
+    if (!existsSync(dir)) {
+      // A deleted database's backups stay listable; a name never seen is an error.
+      if (!this.catalog.find(nameOrId)) this.catalog.get(nameOrId);
+      return [];
+    }
     return readdirSync(dir)
       .filter(
         (entry) => entry.endsWith('.sqlite') && ID_PATTERN.test(entry.slice(0, -'.sqlite'.length)),
@@ -113,11 +117,11 @@ export class BackupService {
    */
   restore(
     nameOrId: string,
-    source: { id?: string; file?: string },
+    source: { id?: string; file?: string; label?: string },
   ): { restored: BackupInfo | { file: string }; previous: BackupInfo } {
     const record = this.catalog.get(nameOrId);
     const sourceFile = source.file ?? this.get(record.name, source.id ?? 'latest').file;
-    checkSqliteFile(sourceFile);
+    checkSqliteFile(sourceFile, source.label);
 
     const staged = path.join(
       path.dirname(record.file),
@@ -150,13 +154,21 @@ export class BackupService {
   ): Promise<BackupInfo & { bucket: string; key: string }> {
     const { StorageService, splitBucketPath } = await import('../storage/index.js');
     const { bucket, prefix } = splitBucketPath(target);
+    const storage = new StorageService(this.context);
+    // Fails with NoSuchBucket before any backup is taken.
+    await storage.listObjects(bucket, { prefix: '', maxKeys: 1, after: '' });
     const backup = this.create(nameOrId);
     const key = [prefix.replace(/\/+$/, ''), backup.database, `${backup.id}.sqlite`]
       .filter(Boolean)
       .join('/');
-    await new StorageService(this.context).putObjectFromFile(bucket, key, backup.file, {
-      headers: { contentType: 'application/vnd.sqlite3' },
-    });
+    try {
+      await storage.putObjectFromFile(bucket, key, backup.file, {
+        headers: { contentType: 'application/vnd.sqlite3' },
+      });
+    } catch (error) {
+      rmSync(backup.file, { force: true });
+      throw error;
+    }
     return { ...backup, bucket, key };
   }
 
@@ -179,7 +191,7 @@ export class BackupService {
     );
     try {
       await new StorageService(this.context).getObjectToFile(bucket, key, staged);
-      const outcome = this.restore(record.name, { file: staged });
+      const outcome = this.restore(record.name, { file: staged, label: `${bucket}/${key}` });
       return { restored: { file: `${bucket}/${key}` }, previous: outcome.previous };
     } finally {
       rmSync(staged, { force: true });
@@ -207,13 +219,13 @@ function swapIn(record: DatabaseRecord, staged: string): void {
 }
 
 /** Rejects a file that is not a readable, intact SQLite database. */
-export function checkSqliteFile(file: string): void {
+export function checkSqliteFile(file: string, label = file): void {
   const header = Buffer.alloc(SQLITE_HEADER.length);
   let fd: number;
   try {
     fd = openSync(file, 'r');
   } catch (error) {
-    throw new UserError('not_found', `Cannot read backup file ${file}: ${errorMessage(error)}.`, {
+    throw new UserError('not_found', `Cannot read backup file ${label}: ${errorMessage(error)}.`, {
       code: 'BACKUP_UNREADABLE',
     });
   }
@@ -225,7 +237,7 @@ export function checkSqliteFile(file: string): void {
   if (!header.equals(SQLITE_HEADER)) {
     throw new UserError(
       'invalid',
-      `${file} is not a SQLite database (its header is not "SQLite format 3"). Nothing was restored.`,
+      `${label} is not a SQLite database (its header is not "SQLite format 3"). Nothing was restored.`,
       { code: 'NOT_A_DATABASE' },
     );
   }
@@ -236,14 +248,14 @@ export function checkSqliteFile(file: string): void {
     if (verdict !== 'ok')
       throw new UserError(
         'invalid',
-        `${file} failed SQLite's quick_check (${String(verdict)}). Nothing was restored.`,
+        `${label} failed SQLite's quick_check (${String(verdict).split('\n')[0]}). Nothing was restored.`,
         { code: 'CORRUPT_BACKUP' },
       );
   } catch (error) {
     if (error instanceof UserError) throw error;
     throw new UserError(
       'invalid',
-      `${file} is not a usable SQLite database: ${errorMessage(error)}. Nothing was restored.`,
+      `${label} is not a usable SQLite database: ${errorMessage(error).split('\n')[0]}. Nothing was restored.`,
       { code: 'NOT_A_DATABASE' },
     );
   } finally {

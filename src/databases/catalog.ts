@@ -9,6 +9,7 @@ import { UserError } from '../core/errors.js';
 import { openDatabaseFile } from './connection.js';
 
 /** Database names: what D1 accepts and what is safe as a file name. */
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const NAME_PATTERN = /^[a-z0-9](?:[a-z0-9_-]{0,62})$/;
 
 export interface DatabaseRecord {
@@ -98,6 +99,7 @@ export class DatabaseCatalog {
 
   get(nameOrId: string): DatabaseRecord {
     const record = this.find(nameOrId);
+    if (!record && !UUID_PATTERN.test(nameOrId)) validateName(nameOrId);
     if (!record) {
       throw new UserError(
         'not_found',

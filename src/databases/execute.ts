@@ -43,12 +43,13 @@ export interface ExecuteOptions {
   /** `object` gives D1's `/query` rows, `array` its `/raw` columns and rows. */
   rowMode?: 'object' | 'array';
   /**
-   * What to do with BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT and RELEASE: a
-   * script's own `BEGIN TRANSACTION;`/`COMMIT;` (as in `.dump` output) are
-   * skipped because the whole script already runs in one transaction; the
-   * HTTP API rejects them as D1 does.
+   * `script` runs a script's own BEGIN, COMMIT and ROLLBACK (as in `.dump`
+   * output) as a savepoint inside the transaction that wraps the whole
+   * script, so a ROLLBACK still discards what it should. `api` rejects
+   * transaction control, ATTACH, DETACH and VACUUM as D1 does: they would
+   * reach files outside the database.
    */
-  transactionControl?: 'skip' | 'reject';
+  mode?: 'script' | 'api';
   /** Called after each statement, with its index (for progress bars). */
   onStatement?(index: number, statement: QueryStatement): void;
   /** Receives each result instead of collecting them all in memory. */
@@ -74,6 +75,13 @@ export class StatementError extends UserError {
 }
 
 const TRANSACTION_CONTROL = /^(?:BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b/i;
+const FILE_ACCESS = /^(?:ATTACH|DETACH|VACUUM)\b/i;
+const SCRIPT_SAVEPOINT = 'opsbox_script_transaction';
+
+/** Whether a script's own BEGIN is open, as a savepoint inside the wrapping transaction. */
+interface ScriptState {
+  open: boolean;
+}
 
 /**
  * Runs statements in order. More than one statement run as one transaction:
@@ -95,13 +103,16 @@ export function executeStatements(
   } catch (error) {
     throw translateSqliteError(error);
   }
+  const script: ScriptState = { open: false };
   try {
     statements.forEach((statement, index) => {
-      const result = runOne(db, statement, index, options, sizeNow);
+      const result = runOne(db, statement, index, options, sizeNow, script);
       if (options.onResult) options.onResult(result, index);
       else collected.push(result);
       options.onStatement?.(index, statement);
     });
+    // A script that ends inside its own BEGIN loses that part, as in the shell.
+    if (script.open) db.exec(`ROLLBACK TO ${SCRIPT_SAVEPOINT}; RELEASE ${SCRIPT_SAVEPOINT}`);
     if (wrap) db.exec('COMMIT');
   } catch (error) {
     if (wrap && db.inTransaction) db.exec('ROLLBACK');
@@ -116,17 +127,24 @@ function runOne(
   index: number,
   options: ExecuteOptions,
   sizeNow: () => number,
+  script: ScriptState,
 ): StatementResult {
-  if (TRANSACTION_CONTROL.test(statement.sql)) {
-    if (options.transactionControl !== 'skip') {
-      throw new StatementError(
+  if (options.mode === 'api') {
+    if (TRANSACTION_CONTROL.test(statement.sql)) {
+      throw notAuthorized(
         index,
-        statement.line,
-        'SQLITE_AUTH',
+        statement,
         'transaction control statements (BEGIN, COMMIT, ROLLBACK, SAVEPOINT) are not allowed: a batch already runs as one transaction',
-        undefined,
       );
     }
+    if (FILE_ACCESS.test(statement.sql)) {
+      throw notAuthorized(
+        index,
+        statement,
+        'ATTACH, DETACH and VACUUM are not allowed through the API: they reach files outside the database',
+      );
+    }
+  } else if (runScriptTransactionControl(db, statement, index, script)) {
     return emptyResult(options, sizeNow());
   }
 
@@ -137,7 +155,20 @@ function runOne(
     if (prepared.reader) {
       const rows = readRows(prepared, params, options.rowMode ?? 'object');
       const count = Array.isArray(rows) ? rows.length : rows.rows.length;
-      return result(rows, 0, 0, false, count, performance.now() - started, sizeNow());
+      if (prepared.readonly)
+        return result(rows, 0, 0, false, count, performance.now() - started, sizeNow());
+      // INSERT, UPDATE or DELETE … RETURNING: a reader that also writes.
+      const [changes, lastRowId] = cacheFor(db).changes.get() as [number | bigint, number | bigint];
+      const written = Number(changes);
+      return result(
+        rows,
+        written,
+        toJsonInteger(lastRowId),
+        written > 0,
+        count,
+        performance.now() - started,
+        sizeNow(),
+      );
     }
     const schemaBefore = prepared.readonly ? 0 : schemaVersion(db);
     const info = prepared.run(...params);
@@ -155,6 +186,62 @@ function runOne(
   } catch (error) {
     throw asStatementError(error, index, statement);
   }
+}
+
+/**
+ * Runs a script's own BEGIN, COMMIT, END and ROLLBACK as a savepoint and
+ * returns true; returns false for every other statement, SAVEPOINT, RELEASE
+ * and ROLLBACK TO included, which work inside the wrapping transaction.
+ */
+function runScriptTransactionControl(
+  db: Database.Database,
+  statement: QueryStatement,
+  index: number,
+  script: ScriptState,
+): boolean {
+  const keyword = /^(BEGIN|COMMIT|END|ROLLBACK)\b(?!\s+TO\b)(?:\s+TRANSACTION\b)?(?!\s+TO\b)/i
+    .exec(statement.sql)?.[1]
+    ?.toUpperCase();
+  if (!keyword) return false;
+  if (keyword === 'BEGIN') {
+    if (script.open)
+      throw new StatementError(
+        index,
+        statement.line,
+        'SQLITE_ERROR',
+        'cannot start a transaction within a transaction',
+        undefined,
+      );
+    db.exec(`SAVEPOINT ${SCRIPT_SAVEPOINT}`);
+    script.open = true;
+    return true;
+  }
+  // The shell's input has no transaction open before its first BEGIN; a
+  // COMMIT or ROLLBACK then fails there, but .dump-style scripts never do this.
+  if (!script.open) {
+    const verb = keyword === 'ROLLBACK' ? 'rollback' : 'commit';
+    throw new StatementError(
+      index,
+      statement.line,
+      'SQLITE_ERROR',
+      `cannot ${verb} - no transaction is active`,
+      undefined,
+    );
+  }
+  if (keyword === 'ROLLBACK') db.exec(`ROLLBACK TO ${SCRIPT_SAVEPOINT}`);
+  db.exec(`RELEASE ${SCRIPT_SAVEPOINT}`);
+  script.open = false;
+  return true;
+}
+
+function notAuthorized(index: number, statement: QueryStatement, reason: string): StatementError {
+  return new StatementError(
+    index,
+    statement.line,
+    'SQLITE_AUTH',
+    `not authorized: ${reason}`,
+    undefined,
+  );
 }
 
 function readRows(
@@ -218,6 +305,7 @@ function schemaVersion(db: Database.Database): number {
 /** Prepared statements kept per connection, so repeated queries skip SQLite's compiler. */
 interface ConnectionCache {
   size: Database.Statement;
+  changes: Database.Statement;
   schemaVersion: Database.Statement;
   statements: Map<string, Database.Statement>;
 }
@@ -233,6 +321,7 @@ function cacheFor(db: Database.Database): ConnectionCache {
         .prepare('SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()')
         .pluck(),
       schemaVersion: db.prepare('PRAGMA schema_version').pluck(),
+      changes: db.prepare('SELECT changes(), last_insert_rowid()').raw(true),
       statements: new Map(),
     };
     caches.set(db, cache);

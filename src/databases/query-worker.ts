@@ -44,7 +44,7 @@ function handle(request: WorkerRequest): WorkerReply {
   try {
     const results = executeStatements(db!, request.statements, {
       rowMode: request.rowMode,
-      transactionControl: 'reject',
+      mode: 'api',
     });
     // Serializing here spends this process's CPU rather than the server's.
     return { id: request.id, ok: true, json: stringifyJson(results) };

@@ -110,15 +110,21 @@ export function parseQueryBody(body: QueryBody | undefined): QueryStatement[] {
   if (body.batch !== undefined) {
     if (!Array.isArray(body.batch) || body.batch.length === 0)
       throw invalid('"batch" must be a non-empty array of {"sql", "params"} objects.');
-    return body.batch.map((item, index) => toStatement(item as QueryBody, `batch[${index}]`));
+    return body.batch.map((item, index) => {
+      const statement = toStatement(item as QueryBody, `batch[${index}]`);
+      // Leading comments are dropped so that statement checks see the first keyword.
+      const [first] = splitStatements(statement.sql);
+      return { ...statement, sql: first?.sql ?? statement.sql };
+    });
   }
-  const [single] = [toStatement(body, 'body')];
-  const parts = [...splitStatements(single!.sql)];
-  if (parts.length <= 1) return [single!];
-  if (single!.params && single!.params.length > 0)
+  const single = toStatement(body, 'body');
+  const parts = [...splitStatements(single.sql)];
+  if (parts.length <= 1) return [{ ...single, sql: parts[0]?.sql ?? single.sql }];
+  if (single.params && single.params.length > 0) {
     throw invalid(
-      '"params" bind to one statement, but "sql" holds several; send them as a "batch".',
+      '"params" bind to one statement, but "sql" contains several; send them as a "batch".',
     );
+  }
   return parts.map((part) => ({ sql: part.sql }));
 }
 

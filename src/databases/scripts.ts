@@ -90,7 +90,7 @@ export function runScript(
     : undefined;
   // executeStatements leaves a single statement unwrapped: it is atomic by
   // itself, and VACUUM or PRAGMA journal_mode cannot run in a transaction.
-  return executeStatements(db, statements, { transactionControl: 'skip', ...options, onStatement });
+  return executeStatements(db, statements, { mode: 'script', ...options, onStatement });
 }
 
 /** Returns the offset of the first byte that starts an invalid UTF-8 sequence. */

@@ -195,6 +195,41 @@ describe('query', () => {
     assert.deepEqual(json.result[0].results, [{ h: '0102FF', t: 1 }]);
   });
 
+  test('ATTACH and VACUUM INTO are rejected', async () => {
+    for (const sql of [
+      'ATTACH DATABASE ? AS other',
+      '/* hidden */ ATTACH ? AS other',
+      "VACUUM INTO '/tmp/opsbox-escape.db'",
+    ]) {
+      const params = sql.includes('?') ? [path.join(temp.dir, 'data', 'state.db')] : undefined;
+      const { status, json } = await callJson('POST', `${D1}/chinook/query`, { sql, params });
+      assert.equal(status, 400, sql);
+      assert.match(
+        json.errors[0].message,
+        /not authorized: ATTACH, DETACH and VACUUM are not allowed/,
+        sql,
+      );
+    }
+    const batch = await callJson('POST', `${D1}/chinook/query`, {
+      batch: [{ sql: '-- x\nDETACH other' }],
+    });
+    assert.equal(batch.status, 400);
+  });
+
+  test('RETURNING reports its changes', async () => {
+    await callJson('POST', `${D1}/chinook/query`, {
+      sql: 'CREATE TABLE returned(id INTEGER PRIMARY KEY, n TEXT)',
+    });
+    const { json } = await callJson('POST', `${D1}/chinook/query`, {
+      sql: 'INSERT INTO returned(n) VALUES (?), (?) RETURNING id',
+      params: ['a', 'b'],
+    });
+    assert.deepEqual(json.result[0].results, [{ id: 1 }, { id: 2 }]);
+    assert.equal(json.result[0].meta.changes, 2);
+    assert.equal(json.result[0].meta.last_row_id, 2);
+    assert.equal(json.result[0].meta.changed_db, true);
+  });
+
   test('transaction statements are rejected', async () => {
     const { status, json } = await callJson('POST', `${D1}/chinook/query`, {
       sql: 'BEGIN TRANSACTION',

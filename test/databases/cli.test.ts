@@ -261,6 +261,47 @@ describe('bad input', () => {
     assert.deepEqual(json(['db', 'info', 'atomic']).tables, []);
   });
 
+  test('a script ROLLBACK discards its part as in the shell', () => {
+    const script = path.join(temp.dir, 'rollback.sql');
+    writeFileSync(
+      script,
+      'CREATE TABLE r(a);\nBEGIN;\nINSERT INTO r VALUES (1);\nROLLBACK;\nINSERT INTO r VALUES (2);\nBEGIN TRANSACTION;\nINSERT INTO r VALUES (3);\nCOMMIT;\nBEGIN;\nINSERT INTO r VALUES (4);\n',
+    );
+    ok(['db', 'create', 'rollback']);
+    ok(['db', 'execute', 'rollback', '--file', script]);
+    const reference = path.join(temp.dir, 'rollback-ref.db');
+    sqlite3Build(script, reference);
+    const ref = new Database(reference, { readonly: true });
+    const expected = (ref.prepare('SELECT group_concat(a) AS v FROM r').get() as { v: string }).v;
+    ref.close();
+    assert.equal(expected, '2,3');
+    const rows = json([
+      'db',
+      'execute',
+      'rollback',
+      '--command',
+      'SELECT group_concat(a) AS v FROM r',
+    ]);
+    assert.equal(rows[0].results[0].v, expected);
+  });
+
+  test('failed import creates no database', () => {
+    const bad = path.join(temp.dir, 'bad-import.sql');
+    writeFileSync(bad, 'CREATE TABLE x(a);\nINSERT INTO nowhere VALUES (1);\n');
+    const failed = cli(['db', 'import', 'never-made', bad]);
+    assert.equal(failed.code, 6);
+    const missing = cli(['db', 'import', 'never-made', path.join(temp.dir, 'absent.sql')]);
+    assert.equal(missing.code, 4);
+    const names = json(['db', 'list']).map((d: { name: string }) => d.name);
+    assert.equal(names.includes('never-made'), false);
+  });
+
+  test('export to a directory is rejected', () => {
+    const result = cli(['db', 'export', 'atomic', '--output', temp.dir]);
+    assert.equal(result.code, 3);
+    assert.match(result.stderr, /Cannot write the export to .*: it is a directory/);
+  });
+
   test('file that is not UTF-8 text', () => {
     const latin1 = path.join(temp.dir, 'latin1.sql');
     writeFileSync(latin1, Buffer.from("INSERT INTO t VALUES ('caf\xe9');", 'latin1'));

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 
 import { UserError } from '../../core/errors.js';
-import { DatabaseCatalog } from '../../databases/catalog.js';
+import { DatabaseCatalog, type DatabaseRecord } from '../../databases/catalog.js';
 import { openDatabaseFile } from '../../databases/connection.js';
 import type { RawRows } from '../../databases/execute.js';
 import { readScriptFile, runScript } from '../../databases/scripts.js';
@@ -18,13 +18,27 @@ export function executeOnDatabase(
   const { args, options, context } = input;
   const catalog = new DatabaseCatalog(context);
   const name = args[0]!;
-  if (createIfMissing && !catalog.find(name)) catalog.create(name);
-  const record = catalog.get(name);
+  // Read and check the script before creating anything, so bad input changes nothing.
   const script = source.file !== undefined ? readScriptFile(source.file) : source.command!;
+  const created = createIfMissing && !catalog.find(name) ? catalog.create(name) : undefined;
+  const record = created ?? catalog.get(name);
+  try {
+    runOnDatabase(record, script, source.file !== undefined, options);
+  } catch (error) {
+    // A database that this import created and could not fill is removed again.
+    if (created) catalog.delete(created.uuid);
+    throw error;
+  }
+}
 
+function runOnDatabase(
+  record: DatabaseRecord,
+  script: string,
+  fromFile: boolean,
+  options: Record<string, any>,
+): void {
   const db = openDatabaseFile(record.file);
-  const progress =
-    source.file !== undefined && !options.json ? scriptProgress(script.length) : undefined;
+  const progress = fromFile && !options.json ? scriptProgress(script.length) : undefined;
   const started = performance.now();
   let statements = 0;
   let rowsWritten = 0;

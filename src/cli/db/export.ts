@@ -1,6 +1,7 @@
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import path from 'node:path';
 
-import { UserError } from '../../core/errors.js';
+import { UserError, errorMessage } from '../../core/errors.js';
 import { DatabaseCatalog } from '../../databases/catalog.js';
 import { openDatabaseFile } from '../../databases/connection.js';
 import type { CommandSpec } from '../command.js';
@@ -33,7 +34,7 @@ export const exportCommand: CommandSpec = {
     // A file export goes to a temp name first, so an interrupted export never
     // leaves a truncated dump under the requested name.
     const temp = output ? `${output}.${process.pid}.tmp` : undefined;
-    const fd = temp ? openSync(temp, 'w') : 1;
+    const fd = temp ? openOutput(output!, temp) : 1;
     // dumpDatabase hands over chunks of about 64 K characters.
     const write = temp
       ? (chunk: string) => writeSync(fd, chunk)
@@ -61,6 +62,24 @@ export const exportCommand: CommandSpec = {
     }
   },
 };
+
+/** Opens the temp file of an export, rejecting an output path that cannot be written. */
+function openOutput(output: string, temp: string): number {
+  if (statSync(output, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new UserError(
+      'invalid',
+      `Cannot write the export to ${output}: it is a directory. Pass a file name, such as ${path.join(output, 'dump.sql')}.`,
+    );
+  }
+  try {
+    return openSync(temp, 'w');
+  } catch (error) {
+    throw new UserError(
+      'unavailable',
+      `Cannot write the export to ${output}: ${errorMessage(error)}. Check that its folder exists and is writable.`,
+    );
+  }
+}
 
 /** Writes all of a chunk to stdout, which may be a non-blocking pipe. */
 function writeAll(fd: number, text: string): void {
