@@ -47,6 +47,16 @@ export async function buildApp(
   });
   const tokens = new CachedTokenVerifier(context.state);
 
+  // An empty body with a JSON content type (curl -X DELETE -H 'content-type:
+  // application/json') is no body, not a parse error. Other bodies go through
+  // fastify's own parser, which also rejects prototype poisoning.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') done(null, undefined);
+    else parseJson(request, body as string, done);
+  });
+
   app.addHook('onRequest', async (request, reply) => {
     if (PUBLIC_PATHS.has(request.url)) return;
     if (!authorize(tokens, request)) {
