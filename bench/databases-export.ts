@@ -7,7 +7,15 @@
  * Run: npx tsc -p . && node dist/bench/databases-export.js [--runs N]
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,21 +38,38 @@ interface Subject {
 }
 
 function runChecked(command: string, args: string[], input = ''): void {
-  const result = spawnSync(command, args, { input, stdio: ['pipe', 'ignore', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
-  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr.toString()}`);
+  const result = spawnSync(command, args, {
+    input,
+    stdio: ['pipe', 'ignore', 'pipe'],
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (result.status !== 0)
+    throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr.toString()}`);
 }
 
 function buildDatabases(dir: string): Subject[] {
   const chinook = path.join(dir, 'chinook.db');
   const northwind = path.join(dir, 'northwind.db');
   const large = path.join(dir, 'chinook-large.db');
-  runChecked(SQLITE3, ['-cmd', 'PRAGMA synchronous=OFF', chinook], readFileSync(path.join(SHARED_DATA, 'chinook', 'Chinook_Sqlite.sql'), 'utf8'));
-  runChecked(SQLITE3, ['-cmd', 'PRAGMA synchronous=OFF', northwind], readFileSync(path.join(SHARED_DATA, 'northwind', 'northwind.sql'), 'utf8'));
+  runChecked(
+    SQLITE3,
+    ['-cmd', 'PRAGMA synchronous=OFF', chinook],
+    readFileSync(path.join(SHARED_DATA, 'chinook', 'Chinook_Sqlite.sql'), 'utf8'),
+  );
+  runChecked(
+    SQLITE3,
+    ['-cmd', 'PRAGMA synchronous=OFF', northwind],
+    readFileSync(path.join(SHARED_DATA, 'northwind', 'northwind.sql'), 'utf8'),
+  );
 
   // Chinook with its two largest tables repeated: about 175,000 tracks. The
   // script runs before the ATTACH, because its DROP TABLE IF EXISTS would
   // otherwise find and drop the attached tables.
-  runChecked(SQLITE3, ['-cmd', 'PRAGMA synchronous=OFF', large], readFileSync(path.join(SHARED_DATA, 'chinook', 'Chinook_Sqlite.sql'), 'utf8'));
+  runChecked(
+    SQLITE3,
+    ['-cmd', 'PRAGMA synchronous=OFF', large],
+    readFileSync(path.join(SHARED_DATA, 'chinook', 'Chinook_Sqlite.sql'), 'utf8'),
+  );
   const copies = `WITH RECURSIVE copy(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM copy WHERE n < ${LARGE_COPIES - 1})`;
   runChecked(
     SQLITE3,
@@ -82,7 +107,8 @@ function spawnToNull(command: string, args: string[]): void {
   const devNull = openSync('/dev/null', 'w');
   try {
     const result = spawnSync(command, args, { stdio: ['ignore', devNull, 'pipe'] });
-    if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr.toString()}`);
+    if (result.status !== 0)
+      throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr.toString()}`);
   } finally {
     closeSync(devNull);
   }
@@ -104,7 +130,9 @@ function importIntoDataDir(dataDir: string, subjects: Subject[]): string[] {
   return subjects.map((subject, i) => {
     const name = `bench${i}`;
     const dumpFile = path.join(path.dirname(dataDir), `${name}.sql`);
-    const dumpText = spawnSync(SQLITE3, [subject.file, '.dump'], { maxBuffer: 512 * 1024 * 1024 }).stdout;
+    const dumpText = spawnSync(SQLITE3, [subject.file, '.dump'], {
+      maxBuffer: 512 * 1024 * 1024,
+    }).stdout;
     writeFileSync(dumpFile, dumpText);
     runChecked(process.execPath, [BIN, '--data-dir', dataDir, 'db', 'import', name, dumpFile]);
     rmSync(dumpFile);
@@ -126,7 +154,9 @@ function main(): void {
     subjects.forEach((subject, i) => {
       const shell = timeRuns(runs, () => spawnToNull(SQLITE3, [subject.file, '.dump']));
       const library = timeRuns(runs, () => dumpInProcess(subject.file));
-      const cli = timeRuns(runs, () => spawnToNull(process.execPath, [BIN, '--data-dir', dataDir, 'db', 'export', names[i]!]));
+      const cli = timeRuns(runs, () =>
+        spawnToNull(process.execPath, [BIN, '--data-dir', dataDir, 'db', 'export', names[i]!]),
+      );
       console.log(
         `${subject.name.padEnd(24)}  ${shell.toFixed(0).padStart(10)}  ${library.toFixed(0).padStart(13)}  ${(library / shell).toFixed(2).padStart(5)}  ${cli.toFixed(0).padStart(6)}  ${(cli / shell).toFixed(2).padStart(5)}`,
       );

@@ -18,7 +18,14 @@
  * Run with `npm run build && node dist/bench/storage.js`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -27,7 +34,12 @@ import { performance } from 'node:perf_hooks';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 
 import { BIN, line, peakMemoryMiB } from './common.js';
 
@@ -56,8 +68,16 @@ function freePort(): Promise<number> {
 }
 
 /** Spawns a server process and waits until it prints `marker`. */
-function start(command: string, args: string[], marker: string, env: Record<string, string> = {}): Promise<ChildProcess> {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+function start(
+  command: string,
+  args: string[],
+  marker: string,
+  env: Record<string, string> = {},
+): Promise<ChildProcess> {
+  const child = spawn(command, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   return new Promise((resolve, reject) => {
     let output = '';
     const onData = (chunk: Buffer) => {
@@ -71,31 +91,61 @@ function start(command: string, args: string[], marker: string, env: Record<stri
 }
 
 function client(endpoint: string, accessKeyId: string, secretAccessKey: string): S3Client {
-  return new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId, secretAccessKey } });
+  return new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId, secretAccessKey },
+  });
 }
 
 async function startOpsbox(dir: string): Promise<Server> {
   const dataDir = path.join(dir, 'opsbox');
-  const created = spawn(process.execPath, [BIN, '--data-dir', dataDir, 'storage', 'key', 'create', 'bench', '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const created = spawn(
+    process.execPath,
+    [BIN, '--data-dir', dataDir, 'storage', 'key', 'create', 'bench', '--json'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let output = '';
   created.stdout!.on('data', (chunk) => (output += chunk));
   await new Promise((resolve) => created.once('close', resolve));
   const key = JSON.parse(output);
   const [apiPort, s3Port] = [await freePort(), await freePort()];
-  const child = await start(process.execPath, [BIN, '--data-dir', dataDir, 'serve', '--port', String(apiPort), '--s3-port', String(s3Port)], 'S3 endpoint listening', { OPSBOX_LOG_LEVEL: 'warn' });
-  return { name: 'opsbox', child, client: client(`http://127.0.0.1:${s3Port}`, key.accessKeyId, key.secretAccessKey) };
+  const child = await start(
+    process.execPath,
+    [BIN, '--data-dir', dataDir, 'serve', '--port', String(apiPort), '--s3-port', String(s3Port)],
+    'S3 endpoint listening',
+    { OPSBOX_LOG_LEVEL: 'warn' },
+  );
+  return {
+    name: 'opsbox',
+    child,
+    client: client(`http://127.0.0.1:${s3Port}`, key.accessKeyId, key.secretAccessKey),
+  };
 }
 
 async function startS3rver(dir: string): Promise<Server> {
   const port = await freePort();
-  const child = await start(process.execPath, [fileURLToPath(import.meta.url), '--s3rver', String(port), path.join(dir, 's3rver')], 'ready');
+  const child = await start(
+    process.execPath,
+    [fileURLToPath(import.meta.url), '--s3rver', String(port), path.join(dir, 's3rver')],
+    'ready',
+  );
   return { name: 's3rver', child, client: client(`http://127.0.0.1:${port}`, 'S3RVER', 'S3RVER') };
 }
 
 async function startBare(dir: string): Promise<Server> {
   const port = await freePort();
-  const child = await start(process.execPath, [fileURLToPath(import.meta.url), '--bare', String(port), path.join(dir, 'bare')], 'ready');
-  return { name: 'bare node:http', child, client: client(`http://127.0.0.1:${port}`, 'bare', 'bare') };
+  const child = await start(
+    process.execPath,
+    [fileURLToPath(import.meta.url), '--bare', String(port), path.join(dir, 'bare')],
+    'ready',
+  );
+  return {
+    name: 'bare node:http',
+    child,
+    client: client(`http://127.0.0.1:${port}`, 'bare', 'bare'),
+  };
 }
 
 /** CPU time (user + system) a process has used so far, in milliseconds, from /proc. */
@@ -106,7 +156,12 @@ function cpuMs(pid: number): number {
 }
 
 /** Runs `count` operations with at most `parallel` at once; returns MiB/s. */
-async function throughput(count: number, parallel: number, bytes: number, operation: (index: number) => Promise<void>): Promise<number> {
+async function throughput(
+  count: number,
+  parallel: number,
+  bytes: number,
+  operation: (index: number) => Promise<void>,
+): Promise<number> {
   let next = 0;
   const started = performance.now();
   await Promise.all(
@@ -126,29 +181,43 @@ interface Measured {
   getCpu: number;
 }
 
-async function measure(server: Server, body: Buffer, size: (typeof SIZES)[number]): Promise<Measured> {
+async function measure(
+  server: Server,
+  body: Buffer,
+  size: (typeof SIZES)[number],
+): Promise<Measured> {
   const key = (index: number) => `${size.label.replace(' ', '')}/${index % 50}`;
   const pid = server.child.pid!;
   const cpuBefore = cpuMs(pid);
   const put = await throughput(size.count, size.parallel, size.bytes, async (index) => {
-    await server.client.send(new PutObjectCommand({ Bucket: 'bench', Key: key(index), Body: body }));
+    await server.client.send(
+      new PutObjectCommand({ Bucket: 'bench', Key: key(index), Body: body }),
+    );
   });
   const cpuMiddle = cpuMs(pid);
   const get = await throughput(size.count, size.parallel, size.bytes, async (index) => {
-    const response = await server.client.send(new GetObjectCommand({ Bucket: 'bench', Key: key(index % Math.min(size.count, 50)) }));
+    const response = await server.client.send(
+      new GetObjectCommand({ Bucket: 'bench', Key: key(index % Math.min(size.count, 50)) }),
+    );
     for await (const _chunk of response.Body as AsyncIterable<Buffer>) {
       // Drain the body; only the time counts.
     }
   });
   const cpuAfter = cpuMs(pid);
-  return { put, get, putCpu: (cpuMiddle - cpuBefore) / size.count, getCpu: (cpuAfter - cpuMiddle) / size.count };
+  return {
+    put,
+    get,
+    putCpu: (cpuMiddle - cpuBefore) / size.count,
+    getCpu: (cpuAfter - cpuMiddle) / size.count,
+  };
 }
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'opsbox-bench-storage-'));
   const servers = [await startOpsbox(dir), await startS3rver(dir), await startBare(dir)];
   try {
-    for (const server of servers) await server.client.send(new CreateBucketCommand({ Bucket: 'bench' }));
+    for (const server of servers)
+      await server.client.send(new CreateBucketCommand({ Bucket: 'bench' }));
     const results = new Map<string, Map<string, Measured>>();
     for (const size of SIZES) {
       const body = Buffer.alloc(size.bytes, 7);
@@ -167,11 +236,22 @@ async function main(): Promise<void> {
       }
     }
     line('(per operation: server CPU time in ms; the client is this process)', '');
-    const ratio = (size: string, other: string, op: 'put' | 'get') => results.get(size)!.get('opsbox')![op] / results.get(size)!.get(other)![op];
-    line('1 MiB opsbox / s3rver (goal >= 3)', `PUT ${ratio('1 MiB', 's3rver', 'put').toFixed(2)}x, GET ${ratio('1 MiB', 's3rver', 'get').toFixed(2)}x`);
-    line('100 MiB opsbox / bare node:http (goal >= 0.60)', `PUT ${ratio('100 MiB', 'bare node:http', 'put').toFixed(2)}, GET ${ratio('100 MiB', 'bare node:http', 'get').toFixed(2)}`);
-    for (const server of servers) line(`peak memory ${server.name}`, `${peakMemoryMiB(server.child.pid!).toFixed(0)} MiB`);
-    line('peak memory of the client (this process)', `${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+    const ratio = (size: string, other: string, op: 'put' | 'get') =>
+      results.get(size)!.get('opsbox')![op] / results.get(size)!.get(other)![op];
+    line(
+      '1 MiB opsbox / s3rver (goal >= 3)',
+      `PUT ${ratio('1 MiB', 's3rver', 'put').toFixed(2)}x, GET ${ratio('1 MiB', 's3rver', 'get').toFixed(2)}x`,
+    );
+    line(
+      '100 MiB opsbox / bare node:http (goal >= 0.60)',
+      `PUT ${ratio('100 MiB', 'bare node:http', 'put').toFixed(2)}, GET ${ratio('100 MiB', 'bare node:http', 'get').toFixed(2)}`,
+    );
+    for (const server of servers)
+      line(`peak memory ${server.name}`, `${peakMemoryMiB(server.child.pid!).toFixed(0)} MiB`);
+    line(
+      'peak memory of the client (this process)',
+      `${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`,
+    );
   } finally {
     for (const server of servers) {
       server.client.destroy();

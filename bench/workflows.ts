@@ -33,7 +33,10 @@ function percentile(values: number[], p: number): number {
 function spawnScript(script: string): Promise<number> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn('bash', ['-e', script], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     child.stdout.resume();
     child.stderr.resume();
     child.on('error', reject);
@@ -42,7 +45,11 @@ function spawnScript(script: string): Promise<number> {
 }
 
 /** Spawns `count` bash scripts with at most `parallel` at once; returns each spawn's duration. */
-async function bareSpawns(dir: string, count: number, parallel: number): Promise<{ seconds: number; durations: number[] }> {
+async function bareSpawns(
+  dir: string,
+  count: number,
+  parallel: number,
+): Promise<{ seconds: number; durations: number[] }> {
   const script = path.join(dir, 'noop.sh');
   writeFileSync(script, 'true\n');
   const durations: number[] = [];
@@ -59,13 +66,18 @@ async function bareSpawns(dir: string, count: number, parallel: number): Promise
 async function throughput(dir: string): Promise<void> {
   const context = new Context({ dataDir: path.join(dir, 'throughput') });
   const file = path.join(dir, 'one-step.yml');
-  writeFileSync(file, 'on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - run: echo "run ${{ github.run_id }}"\n');
+  writeFileSync(
+    file,
+    'on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - run: echo "run ${{ github.run_id }}"\n',
+  );
   const workflow = await loadWorkflowFile(file);
   const engine = new WorkflowEngine(context);
   const parallel = Number(process.env.OPSBOX_MAX_PARALLEL_RUNS ?? 16);
 
   const started = performance.now();
-  const dispatched = await Promise.all(Array.from({ length: RUNS }, () => engine.dispatch(workflow, { event: 'workflow_dispatch' })));
+  const dispatched = await Promise.all(
+    Array.from({ length: RUNS }, () => engine.dispatch(workflow, { event: 'workflow_dispatch' })),
+  );
   const finished = await Promise.all(dispatched.map((run) => run.done));
   const seconds = (performance.now() - started) / 1000;
   const failed = finished.filter((run) => run.status !== 'success').length;
@@ -75,20 +87,31 @@ async function throughput(dir: string): Promise<void> {
   const opsboxRate = RUNS / seconds;
   const bareRate = RUNS / baseline.seconds;
   console.log(`throughput: ${RUNS} one-step runs dispatched at once, ${parallel} in parallel`);
-  console.log(`  opsbox:   ${opsboxRate.toFixed(0)} runs/s (${seconds.toFixed(2)} s, ${failed} not successful; goal >= 200 runs/s)`);
-  console.log(`  baseline: ${bareRate.toFixed(0)} bare bash spawns/s (${baseline.seconds.toFixed(2)} s)`);
-  console.log(`  ratio:    opsbox reaches ${((opsboxRate / bareRate) * 100).toFixed(0)}% of the bare spawn rate`);
+  console.log(
+    `  opsbox:   ${opsboxRate.toFixed(0)} runs/s (${seconds.toFixed(2)} s, ${failed} not successful; goal >= 200 runs/s)`,
+  );
+  console.log(
+    `  baseline: ${bareRate.toFixed(0)} bare bash spawns/s (${baseline.seconds.toFixed(2)} s)`,
+  );
+  console.log(
+    `  ratio:    opsbox reaches ${((opsboxRate / bareRate) * 100).toFixed(0)}% of the bare spawn rate`,
+  );
 }
 
 async function stepOverhead(dir: string): Promise<void> {
   const context = new Context({ dataDir: path.join(dir, 'overhead') });
   const file = path.join(dir, 'many-steps.yml');
-  writeFileSync(file, `on: workflow_dispatch\njobs:\n  a:\n    steps:\n${'      - run: "true"\n'.repeat(STEPS)}`);
+  writeFileSync(
+    file,
+    `on: workflow_dispatch\njobs:\n  a:\n    steps:\n${'      - run: "true"\n'.repeat(STEPS)}`,
+  );
   const workflow = await loadWorkflowFile(file);
   const engine = new WorkflowEngine(context);
   const { done } = await engine.dispatch(workflow, { event: 'workflow_dispatch' });
   const run = await done;
-  const steps = engine.store.steps(run.id).map((step) => Date.parse(step.finishedAt!) - Date.parse(step.startedAt!));
+  const steps = engine.store
+    .steps(run.id)
+    .map((step) => Date.parse(step.finishedAt!) - Date.parse(step.startedAt!));
   context.close();
 
   const baseline = await bareSpawns(dir, STEPS, 1);
@@ -98,7 +121,9 @@ async function stepOverhead(dir: string): Promise<void> {
   console.log(`step overhead: one job of ${STEPS} \`run: true\` steps (${run.status})`);
   console.log(`  opsbox step:  p50 ${p50.toFixed(1)} ms, p95 ${p95.toFixed(1)} ms`);
   console.log(`  baseline:     bare bash spawn p50 ${bare.toFixed(1)} ms`);
-  console.log(`  overhead:     p50 ${(p50 - bare).toFixed(1)} ms per step above a bare spawn (goal: step p50 < 20 ms); ratio ${(p50 / bare).toFixed(2)}x`);
+  console.log(
+    `  overhead:     p50 ${(p50 - bare).toFixed(1)} ms per step above a bare spawn (goal: step p50 < 20 ms); ratio ${(p50 / bare).toFixed(2)}x`,
+  );
 }
 
 const dir = mkdtempSync(path.join(tmpdir(), 'opsbox-bench-workflows-'));

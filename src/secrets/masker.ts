@@ -54,7 +54,9 @@ function maskValue(masker: Masker, value: unknown): unknown {
   if (typeof value === 'string') return masker.mask(value);
   if (Array.isArray(value)) return value.map((item) => maskValue(masker, item));
   if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-    return Object.fromEntries(Object.entries(value).map(([key, item]) => [masker.mask(key), maskValue(masker, item)]));
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [masker.mask(key), maskValue(masker, item)]),
+    );
   }
   return value;
 }
@@ -132,5 +134,10 @@ function base64Forms(bytes: Buffer): string[] {
 }
 
 function escapeXml(value: string): string {
-  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+  return value
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;');
 }

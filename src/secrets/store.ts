@@ -23,11 +23,17 @@ export const MAX_SECRET_BYTES = 48 * 1024;
 export function normalizeSecretName(name: string): string {
   const upper = name.toUpperCase();
   if (!NAME_PATTERN.test(upper)) {
-    throw new UserError('invalid', `Invalid secret name "${name}": use letters, digits and underscores, not starting with a digit.`);
+    throw new UserError(
+      'invalid',
+      `Invalid secret name "${name}": use letters, digits and underscores, not starting with a digit.`,
+    );
   }
   const reserved = RESERVED_PREFIXES.find((prefix) => upper.startsWith(prefix));
   if (reserved) {
-    throw new UserError('invalid', `Invalid secret name "${name}": names starting with ${reserved} are reserved. Pick another name.`);
+    throw new UserError(
+      'invalid',
+      `Invalid secret name "${name}": names starting with ${reserved} are reserved. Pick another name.`,
+    );
   }
   return upper;
 }
@@ -70,30 +76,47 @@ export class SecretStore {
       checkValue(normalized, value);
       return [normalized, value] as const;
     });
-    const store = this.context.state.transaction(() => entries.map(([name, value]) => this.set(name, value).name));
+    const store = this.context.state.transaction(() =>
+      entries.map(([name, value]) => this.set(name, value).name),
+    );
     return store();
   }
 
   list(): SecretInfo[] {
-    const rows = this.context.state.prepare('SELECT name, created_at, updated_at FROM secrets ORDER BY name').all() as SecretRow[];
-    return rows.map((row) => ({ name: row.name, createdAt: row.created_at, updatedAt: row.updated_at }));
+    const rows = this.context.state
+      .prepare('SELECT name, created_at, updated_at FROM secrets ORDER BY name')
+      .all() as SecretRow[];
+    return rows.map((row) => ({
+      name: row.name,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    }));
   }
 
   delete(name: string): SecretInfo {
     const normalized = name.toUpperCase();
-    const row = this.context.state.prepare('DELETE FROM secrets WHERE name = ? RETURNING name, created_at, updated_at').get(normalized) as SecretRow | undefined;
+    const row = this.context.state
+      .prepare('DELETE FROM secrets WHERE name = ? RETURNING name, created_at, updated_at')
+      .get(normalized) as SecretRow | undefined;
     if (!row) {
-      throw new UserError('not_found', `Secret "${name}" not found. List secrets with \`opsbox secret list\`.`, { code: 'SECRET_NOT_FOUND' });
+      throw new UserError(
+        'not_found',
+        `Secret "${name}" not found. List secrets with \`opsbox secret list\`.`,
+        { code: 'SECRET_NOT_FOUND' },
+      );
     }
     return { name: row.name, createdAt: row.created_at, updatedAt: row.updated_at };
   }
 
   /** Decrypts every secret, for a workflow run's `secrets` context. */
   readAll(): Map<string, string> {
-    const rows = this.context.state.prepare('SELECT name, sealed FROM secrets ORDER BY name').all() as { name: string; sealed: string }[];
+    const rows = this.context.state
+      .prepare('SELECT name, sealed FROM secrets ORDER BY name')
+      .all() as { name: string; sealed: string }[];
     const values = new Map<string, string>();
     if (rows.length === 0) return values;
-    for (const row of rows) values.set(row.name, this.secretBox.decrypt(row.sealed, row.name).toString('utf8'));
+    for (const row of rows)
+      values.set(row.name, this.secretBox.decrypt(row.sealed, row.name).toString('utf8'));
     return values;
   }
 }
@@ -106,9 +129,15 @@ interface SecretRow {
 
 function checkValue(name: string, value: string): void {
   if (value.length === 0) {
-    throw new UserError('invalid', `Secret "${name}" has an empty value; pass a value on stdin, at the prompt or with --body.`);
+    throw new UserError(
+      'invalid',
+      `Secret "${name}" has an empty value; pass a value on stdin, at the prompt or with --body.`,
+    );
   }
   if (Buffer.byteLength(value) > MAX_SECRET_BYTES) {
-    throw new UserError('limit', `Secret "${name}" is ${Buffer.byteLength(value)} bytes; the limit is ${MAX_SECRET_BYTES} bytes.`);
+    throw new UserError(
+      'limit',
+      `Secret "${name}" is ${Buffer.byteLength(value)} bytes; the limit is ${MAX_SECRET_BYTES} bytes.`,
+    );
   }
 }

@@ -43,31 +43,48 @@ interface BucketRow {
 export class BucketCatalog {
   constructor(private readonly context: Context) {}
 
-  create(name: string, backend: BackendKind = 'local', config: BucketRecord['config'] = {}): BucketRecord {
+  create(
+    name: string,
+    backend: BackendKind = 'local',
+    config: BucketRecord['config'] = {},
+  ): BucketRecord {
     checkBucketName(name);
     const record: BucketRecord = { name, backend, config, createdAt: new Date() };
     const inserted = this.context.state
-      .prepare('INSERT INTO storage_buckets (name, backend, config, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING')
+      .prepare(
+        'INSERT INTO storage_buckets (name, backend, config, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING',
+      )
       .run(name, backend, JSON.stringify(config), record.createdAt.toISOString());
     if (inserted.changes === 0) {
-      throw s3Error('BucketAlreadyOwnedByYou', `The bucket "${name}" already exists. List buckets with \`opsbox bucket list\`.`);
+      throw s3Error(
+        'BucketAlreadyOwnedByYou',
+        `The bucket "${name}" already exists. List buckets with \`opsbox bucket list\`.`,
+      );
     }
     return record;
   }
 
   find(name: string): BucketRecord | undefined {
-    const row = this.context.state.prepare('SELECT * FROM storage_buckets WHERE name = ?').get(name) as BucketRow | undefined;
+    const row = this.context.state
+      .prepare('SELECT * FROM storage_buckets WHERE name = ?')
+      .get(name) as BucketRow | undefined;
     return row && toRecord(row);
   }
 
   get(name: string): BucketRecord {
     const record = this.find(name);
-    if (!record) throw s3Error('NoSuchBucket', `The bucket "${name}" does not exist. Create it with \`opsbox bucket create ${name}\` or list buckets with \`opsbox bucket list\`.`);
+    if (!record)
+      throw s3Error(
+        'NoSuchBucket',
+        `The bucket "${name}" does not exist. Create it with \`opsbox bucket create ${name}\` or list buckets with \`opsbox bucket list\`.`,
+      );
     return record;
   }
 
   list(): BucketRecord[] {
-    const rows = this.context.state.prepare('SELECT * FROM storage_buckets ORDER BY name').all() as BucketRow[];
+    const rows = this.context.state
+      .prepare('SELECT * FROM storage_buckets ORDER BY name')
+      .all() as BucketRow[];
     return rows.map(toRecord);
   }
 
@@ -77,5 +94,10 @@ export class BucketCatalog {
 }
 
 function toRecord(row: BucketRow): BucketRecord {
-  return { name: row.name, backend: row.backend, config: JSON.parse(row.config), createdAt: new Date(row.created_at) };
+  return {
+    name: row.name,
+    backend: row.backend,
+    config: JSON.parse(row.config),
+    createdAt: new Date(row.created_at),
+  };
 }

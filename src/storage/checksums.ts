@@ -23,7 +23,10 @@ export function parseChecksumAlgorithm(text: string | undefined): ChecksumAlgori
   if (!text) return undefined;
   const upper = text.toUpperCase();
   if ((CHECKSUM_ALGORITHMS as readonly string[]).includes(upper)) return upper as ChecksumAlgorithm;
-  throw s3Error('InvalidRequest', `Invalid checksum algorithm "${text}": use one of ${CHECKSUM_ALGORITHMS.join(', ')}.`);
+  throw s3Error(
+    'InvalidRequest',
+    `Invalid checksum algorithm "${text}": use one of ${CHECKSUM_ALGORITHMS.join(', ')}.`,
+  );
 }
 
 /** The S3 header that carries a checksum: `x-amz-checksum-crc32` and so on. */
@@ -62,7 +65,9 @@ class HashAccumulator implements Accumulator {
 }
 
 class SdkAccumulator implements Accumulator {
-  constructor(private readonly checksum: { update(data: Uint8Array): void; digest(): Promise<Uint8Array> }) {}
+  constructor(
+    private readonly checksum: { update(data: Uint8Array): void; digest(): Promise<Uint8Array> },
+  ) {}
   update(data: Uint8Array): void {
     this.checksum.update(data);
   }
@@ -108,7 +113,8 @@ export class BodyHasher {
   private readonly sha256?: Hash;
 
   constructor(algorithms: Iterable<ChecksumAlgorithm>, options: { sha256?: boolean } = {}) {
-    for (const algorithm of algorithms) this.accumulators.set(algorithm, createAccumulator(algorithm));
+    for (const algorithm of algorithms)
+      this.accumulators.set(algorithm, createAccumulator(algorithm));
     // A SHA256 checksum and a signed payload need the same digest; compute it once.
     if (options.sha256 && !this.accumulators.has('SHA256')) this.sha256 = createHash('sha256');
   }
@@ -133,7 +139,10 @@ export class BodyHasher {
 }
 
 /** Returns the composite checksum of multipart parts: checksum of the binary part checksums, then `-N`. */
-export async function compositeChecksum(algorithm: ChecksumAlgorithm, partValues: string[]): Promise<string> {
+export async function compositeChecksum(
+  algorithm: ChecksumAlgorithm,
+  partValues: string[],
+): Promise<string> {
   const accumulator = createAccumulator(algorithm);
   for (const value of partValues) accumulator.update(Buffer.from(value, 'base64'));
   return `${(await accumulator.digest()).toString('base64')}-${partValues.length}`;

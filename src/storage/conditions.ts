@@ -22,13 +22,24 @@ function matchesAny(header: string, etag: string): boolean {
 export function checkReadConditions(info: ObjectInfo, conditions: ReadConditions): void {
   const modified = Math.floor(info.lastModified.getTime() / 1000);
   if (conditions.ifMatch !== undefined) {
-    if (!matchesAny(conditions.ifMatch, info.etag)) throw s3Error('PreconditionFailed', `If-Match failed: the object's ETag is "${info.etag}".`);
-  } else if (conditions.ifUnmodifiedSince && modified > Math.floor(conditions.ifUnmodifiedSince.getTime() / 1000)) {
-    throw s3Error('PreconditionFailed', `If-Unmodified-Since failed: the object changed at ${info.lastModified.toUTCString()}.`);
+    if (!matchesAny(conditions.ifMatch, info.etag))
+      throw s3Error('PreconditionFailed', `If-Match failed: the object's ETag is "${info.etag}".`);
+  } else if (
+    conditions.ifUnmodifiedSince &&
+    modified > Math.floor(conditions.ifUnmodifiedSince.getTime() / 1000)
+  ) {
+    throw s3Error(
+      'PreconditionFailed',
+      `If-Unmodified-Since failed: the object changed at ${info.lastModified.toUTCString()}.`,
+    );
   }
   if (conditions.ifNoneMatch !== undefined) {
-    if (matchesAny(conditions.ifNoneMatch, info.etag)) throw s3Error('NotModified', 'Not modified.');
-  } else if (conditions.ifModifiedSince && modified <= Math.floor(conditions.ifModifiedSince.getTime() / 1000)) {
+    if (matchesAny(conditions.ifNoneMatch, info.etag))
+      throw s3Error('NotModified', 'Not modified.');
+  } else if (
+    conditions.ifModifiedSince &&
+    modified <= Math.floor(conditions.ifModifiedSince.getTime() / 1000)
+  ) {
     throw s3Error('NotModified', 'Not modified.');
   }
 }
@@ -37,7 +48,11 @@ export function checkReadConditions(info: ObjectInfo, conditions: ReadConditions
  * Checks a conditional write against the current object. S3 accepts only
  * `*` in If-None-Match on writes; If-Match on a missing key fails with 404.
  */
-export function checkWriteCondition(existing: ObjectInfo | undefined, condition: WriteCondition | undefined, key: string): void {
+export function checkWriteCondition(
+  existing: ObjectInfo | undefined,
+  condition: WriteCondition | undefined,
+  key: string,
+): void {
   if (!condition) return;
   if (condition.ifNoneMatch !== undefined && existing) {
     throw s3Error('PreconditionFailed', `If-None-Match failed: the key "${key}" already exists.`);
@@ -45,14 +60,20 @@ export function checkWriteCondition(existing: ObjectInfo | undefined, condition:
   if (condition.ifMatch !== undefined) {
     if (!existing) throw s3Error('NoSuchKey', `If-Match failed: the key "${key}" does not exist.`);
     if (!matchesAny(condition.ifMatch, existing.etag)) {
-      throw s3Error('PreconditionFailed', `If-Match failed: the key "${key}" has ETag "${existing.etag}".`);
+      throw s3Error(
+        'PreconditionFailed',
+        `If-Match failed: the key "${key}" has ETag "${existing.etag}".`,
+      );
     }
   }
 }
 
 export function checkWriteConditionSyntax(condition: WriteCondition): void {
   if (condition.ifNoneMatch !== undefined && condition.ifNoneMatch.trim() !== '*') {
-    throw s3Error('NotImplemented', 'If-None-Match on a write accepts only "*" (create only when the key is missing).');
+    throw s3Error(
+      'NotImplemented',
+      'If-None-Match on a write accepts only "*" (create only when the key is missing).',
+    );
   }
 }
 
@@ -82,5 +103,8 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
 }
 
 function rangeError(header: string, size: number) {
-  return s3Error('InvalidRange', `The range "${header}" is not satisfiable: the object is ${size} bytes.`);
+  return s3Error(
+    'InvalidRange',
+    `The range "${header}" is not satisfiable: the object is ${size} bytes.`,
+  );
 }

@@ -57,6 +57,7 @@ export function s3StatusOf(error: UserError): { status: number; code: string } {
   if (known) return { status: known[0], code: error.code };
   if (error.kind === 'not_found') return { status: 404, code: 'NoSuchKey' };
   if (error.kind === 'permission') return { status: 403, code: 'AccessDenied' };
-  if (error.kind === 'busy' || error.kind === 'unavailable') return { status: 503, code: 'ServiceUnavailable' };
+  if (error.kind === 'busy' || error.kind === 'unavailable')
+    return { status: 503, code: 'ServiceUnavailable' };
   return { status: error.httpStatus, code: 'InvalidRequest' };
 }

@@ -21,8 +21,13 @@ async function removeOrphanFiles(context: Context): Promise<void> {
   for (const bucket of storage.buckets.list()) {
     if (bucket.backend !== 'local') continue;
     try {
-      const removed = await (new DiskBackend(context.state, bucket.name, storage.bucketDir(bucket.name))).removeOrphans(ORPHAN_MIN_AGE_MS);
-      if (removed > 0) context.logger.info({ bucket: bucket.name, removed }, 'storage:orphan-files-removed');
+      const removed = await new DiskBackend(
+        context.state,
+        bucket.name,
+        storage.bucketDir(bucket.name),
+      ).removeOrphans(ORPHAN_MIN_AGE_MS);
+      if (removed > 0)
+        context.logger.info({ bucket: bucket.name, removed }, 'storage:orphan-files-removed');
     } catch (error) {
       context.logger.error({ err: error, bucket: bucket.name }, 'storage:orphan-scan-failed');
     }
@@ -35,7 +40,10 @@ export const storageExtension: ServerExtension = {
     const portText = String(options.flags.s3Port ?? 0);
     const port = Number(portText);
     if (!/^\d+$/.test(portText) || port > 65535) {
-      throw new UserError('usage', `Invalid --s3-port "${portText}": use a number from 0 to 65535.`);
+      throw new UserError(
+        'usage',
+        `Invalid --s3-port "${portText}": use a number from 0 to 65535.`,
+      );
     }
     const removed = await removeStaleTempFiles(context.dataDir.path(LAYOUT.buckets));
     if (removed > 0) context.logger.info({ removed }, 'storage:temp-files-removed');
@@ -44,7 +52,9 @@ export const storageExtension: ServerExtension = {
     const running = await startS3Server(context, { host: options.host, port });
     context.logger.info({ url: running.url }, 'storage:start');
     return {
-      banner: [`S3 endpoint listening on ${running.url} (create keys with \`opsbox storage key create\`)`],
+      banner: [
+        `S3 endpoint listening on ${running.url} (create keys with \`opsbox storage key create\`)`,
+      ],
       async stop() {
         await running.stop();
         context.logger.info({ url: running.url }, 'storage:stop');

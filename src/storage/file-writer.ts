@@ -19,7 +19,10 @@ export class SyncedFileWriter extends Writable {
     super({ highWaterMark: 1024 * 1024 });
   }
 
-  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
+  override _writev(
+    chunks: Array<{ chunk: Buffer }>,
+    callback: (error?: Error | null) => void,
+  ): void {
     this.writeAll(chunks.map((entry) => entry.chunk)).then(() => callback(), callback);
   }
 

@@ -6,7 +6,12 @@
  *   await storage.putObjectFromFile('backups', 'db/2024-05-01.sqlite', file);
  *   await storage.getObjectToFile('backups', 'db/2024-05-01.sqlite', target);
  */
-export { StorageService, type PutObjectOptions, type GetObjectOptions, type CopyObjectOptions } from './service.js';
+export {
+  StorageService,
+  type PutObjectOptions,
+  type GetObjectOptions,
+  type CopyObjectOptions,
+} from './service.js';
 export type { BackendKind, BucketRecord } from './buckets.js';
 export type { ObjectInfo, ObjectHeaders } from './types.js';
 export { splitBucketPath, checkBucketName, checkKey } from './names.js';

@@ -30,7 +30,9 @@ export async function listPage(backend: Backend, request: ListRequest): Promise<
   const result: ListResult = { objects: [], commonPrefixes: [], isTruncated: false };
   if (request.maxKeys <= 0) return result;
   let after = request.after;
-  let currentPrefix = request.delimiter ? commonPrefixOf(request.after, request.prefix, request.delimiter) : undefined;
+  let currentPrefix = request.delimiter
+    ? commonPrefixOf(request.after, request.prefix, request.delimiter)
+    : undefined;
   if (currentPrefix !== request.after) currentPrefix = undefined;
   let count = 0;
 
@@ -38,7 +40,9 @@ export async function listPage(backend: Backend, request: ListRequest): Promise<
     const batch = await backend.list(request.prefix, after, BATCH);
     for (const object of batch) {
       after = object.key;
-      const group = request.delimiter ? commonPrefixOf(object.key, request.prefix, request.delimiter) : undefined;
+      const group = request.delimiter
+        ? commonPrefixOf(object.key, request.prefix, request.delimiter)
+        : undefined;
       if (group !== undefined && group === currentPrefix) continue;
       if (count === request.maxKeys) {
         result.isTruncated = true;

@@ -4,7 +4,13 @@ import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 
-import { BodyHasher, compositeChecksum, multipartEtag, type ChecksumAlgorithm, type ObjectChecksum } from './checksums.js';
+import {
+  BodyHasher,
+  compositeChecksum,
+  multipartEtag,
+  type ChecksumAlgorithm,
+  type ObjectChecksum,
+} from './checksums.js';
 import { checkWriteCondition, checkWriteConditionSyntax, normalizeEtag } from './conditions.js';
 import { s3Error } from './errors.js';
 import { checkKey } from './names.js';
@@ -84,18 +90,37 @@ export class MultipartService {
   async create(bucket: string, key: string, attributes: UploadAttributes): Promise<UploadInfo> {
     checkKey(key);
     await this.storage.backend(bucket);
-    const upload: UploadInfo = { uploadId: randomUUID().replace(/-/g, ''), bucket, key, initiated: new Date(), attributes };
+    const upload: UploadInfo = {
+      uploadId: randomUUID().replace(/-/g, ''),
+      bucket,
+      key,
+      initiated: new Date(),
+      attributes,
+    };
     mkdirSync(this.uploadDir(bucket, upload.uploadId), { recursive: true, mode: 0o700 });
     this.db
-      .prepare('INSERT INTO storage_uploads (upload_id, bucket, key, attributes, created_at) VALUES (?, ?, ?, ?, ?)')
-      .run(upload.uploadId, bucket, key, JSON.stringify(attributes), upload.initiated.toISOString());
+      .prepare(
+        'INSERT INTO storage_uploads (upload_id, bucket, key, attributes, created_at) VALUES (?, ?, ?, ?, ?)',
+      )
+      .run(
+        upload.uploadId,
+        bucket,
+        key,
+        JSON.stringify(attributes),
+        upload.initiated.toISOString(),
+      );
     return upload;
   }
 
   get(bucket: string, key: string, uploadId: string): UploadInfo {
-    const row = this.db.prepare('SELECT * FROM storage_uploads WHERE upload_id = ?').get(uploadId) as UploadRow | undefined;
+    const row = this.db
+      .prepare('SELECT * FROM storage_uploads WHERE upload_id = ?')
+      .get(uploadId) as UploadRow | undefined;
     if (!row || row.bucket !== bucket || row.key !== key) {
-      throw s3Error('NoSuchUpload', `The multipart upload "${uploadId}" does not exist for key "${key}" in bucket "${bucket}"; it may have been completed or aborted.`);
+      throw s3Error(
+        'NoSuchUpload',
+        `The multipart upload "${uploadId}" does not exist for key "${key}" in bucket "${bucket}"; it may have been completed or aborted.`,
+      );
     }
     return toUpload(row);
   }
@@ -104,11 +129,21 @@ export class MultipartService {
    * Stores a part. Its checksum is kept for the upload's algorithm; a part
    * sent with another algorithm's checksum is verified against it too.
    */
-  async uploadPart(bucket: string, key: string, uploadId: string, partNumber: number, body: Readable, expect: BodyExpectations = {}, requestAlgorithm?: ChecksumAlgorithm): Promise<PartInfo> {
+  async uploadPart(
+    bucket: string,
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    body: Readable,
+    expect: BodyExpectations = {},
+    requestAlgorithm?: ChecksumAlgorithm,
+  ): Promise<PartInfo> {
     checkPartNumber(partNumber);
     const upload = this.get(bucket, key, uploadId);
     const algorithm = upload.attributes.checksumAlgorithm ?? requestAlgorithm;
-    const algorithms = new Set([algorithm, requestAlgorithm].filter((item): item is ChecksumAlgorithm => item !== undefined));
+    const algorithms = new Set(
+      [algorithm, requestAlgorithm].filter((item): item is ChecksumAlgorithm => item !== undefined),
+    );
     const staged = await stageBody(body, this.storage.tmpDir(bucket), algorithms, expect);
     return this.savePart(upload, partNumber, staged.file, {
       size: staged.digest.size,
@@ -118,34 +153,74 @@ export class MultipartService {
     });
   }
 
-  async uploadPartCopy(bucket: string, key: string, uploadId: string, partNumber: number, source: { bucket: string; key: string; range?: string; conditions?: ReadConditions }): Promise<PartInfo> {
+  async uploadPartCopy(
+    bucket: string,
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    source: { bucket: string; key: string; range?: string; conditions?: ReadConditions },
+  ): Promise<PartInfo> {
     checkPartNumber(partNumber);
     this.get(bucket, key, uploadId);
-    const { body, info, range } = await this.storage.getObject(source.bucket, source.key, { range: source.range, conditions: source.conditions });
-    if (source.range && !range) throw s3Error('InvalidArgument', `Invalid x-amz-copy-source-range "${source.range}": use "bytes=FIRST-LAST".`);
+    const { body, info, range } = await this.storage.getObject(source.bucket, source.key, {
+      range: source.range,
+      conditions: source.conditions,
+    });
+    if (source.range && !range)
+      throw s3Error(
+        'InvalidArgument',
+        `Invalid x-amz-copy-source-range "${source.range}": use "bytes=FIRST-LAST".`,
+      );
     const size = range ? range.end - range.start + 1 : info.size;
     return this.uploadPart(bucket, key, uploadId, partNumber, body, { size });
   }
 
-  private async savePart(upload: UploadInfo, partNumber: number, stagedFile: string, part: { size: number; etag: string; checksum?: string; checksumAlgorithm?: ChecksumAlgorithm }): Promise<PartInfo> {
+  private async savePart(
+    upload: UploadInfo,
+    partNumber: number,
+    stagedFile: string,
+    part: { size: number; etag: string; checksum?: string; checksumAlgorithm?: ChecksumAlgorithm },
+  ): Promise<PartInfo> {
     const file = path.join('uploads', upload.uploadId, `${partNumber}.${randomUUID()}`);
     const target = path.join(this.storage.bucketDir(upload.bucket), file);
     mkdirSync(path.dirname(target), { recursive: true, mode: 0o700 });
     await rename(stagedFile, target);
-    const info: PartInfo = { partNumber, size: part.size, etag: part.etag, lastModified: new Date(), checksum: part.checksum, checksumAlgorithm: part.checksumAlgorithm };
+    const info: PartInfo = {
+      partNumber,
+      size: part.size,
+      etag: part.etag,
+      lastModified: new Date(),
+      checksum: part.checksum,
+      checksumAlgorithm: part.checksumAlgorithm,
+    };
     let previous: PartRow | undefined;
     const save = this.db.transaction(() => {
-      if (!this.db.prepare('SELECT 1 FROM storage_uploads WHERE upload_id = ?').get(upload.uploadId)) {
-        throw s3Error('NoSuchUpload', `The multipart upload "${upload.uploadId}" was completed or aborted while the part was uploading.`);
+      if (
+        !this.db.prepare('SELECT 1 FROM storage_uploads WHERE upload_id = ?').get(upload.uploadId)
+      ) {
+        throw s3Error(
+          'NoSuchUpload',
+          `The multipart upload "${upload.uploadId}" was completed or aborted while the part was uploading.`,
+        );
       }
-      previous = this.db.prepare('SELECT * FROM storage_parts WHERE upload_id = ? AND part_number = ?').get(upload.uploadId, partNumber) as PartRow | undefined;
+      previous = this.db
+        .prepare('SELECT * FROM storage_parts WHERE upload_id = ? AND part_number = ?')
+        .get(upload.uploadId, partNumber) as PartRow | undefined;
       this.db
         .prepare(
           `INSERT INTO storage_parts (upload_id, part_number, file, size, etag, checksum, last_modified) VALUES (?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (upload_id, part_number) DO UPDATE SET file = excluded.file, size = excluded.size, etag = excluded.etag,
              checksum = excluded.checksum, last_modified = excluded.last_modified`,
         )
-        .run(upload.uploadId, partNumber, file, info.size, info.etag, info.checksum ? `${info.checksumAlgorithm}:${info.checksum}` : null, info.lastModified.toISOString());
+        .run(
+          upload.uploadId,
+          partNumber,
+          file,
+          info.size,
+          info.etag,
+          info.checksum ? `${info.checksumAlgorithm}:${info.checksum}` : null,
+          info.lastModified.toISOString(),
+        );
     });
     try {
       save.immediate();
@@ -153,20 +228,40 @@ export class MultipartService {
       await rm(target, { force: true });
       throw error;
     }
-    if (previous) await rm(path.join(this.storage.bucketDir(upload.bucket), previous.file), { force: true });
+    if (previous)
+      await rm(path.join(this.storage.bucketDir(upload.bucket), previous.file), { force: true });
     return info;
   }
 
-  listParts(bucket: string, key: string, uploadId: string, options: { maxParts?: number; partNumberMarker?: number } = {}): { upload: UploadInfo; parts: PartInfo[]; isTruncated: boolean } {
+  listParts(
+    bucket: string,
+    key: string,
+    uploadId: string,
+    options: { maxParts?: number; partNumberMarker?: number } = {},
+  ): { upload: UploadInfo; parts: PartInfo[]; isTruncated: boolean } {
     const upload = this.get(bucket, key, uploadId);
     const maxParts = Math.min(options.maxParts ?? MAX_LISTED, MAX_LISTED);
     const rows = this.db
-      .prepare('SELECT * FROM storage_parts WHERE upload_id = ? AND part_number > ? ORDER BY part_number LIMIT ?')
+      .prepare(
+        'SELECT * FROM storage_parts WHERE upload_id = ? AND part_number > ? ORDER BY part_number LIMIT ?',
+      )
       .all(uploadId, options.partNumberMarker ?? 0, maxParts + 1) as PartRow[];
-    return { upload, parts: rows.slice(0, maxParts).map(toPart), isTruncated: rows.length > maxParts };
+    return {
+      upload,
+      parts: rows.slice(0, maxParts).map(toPart),
+      isTruncated: rows.length > maxParts,
+    };
   }
 
-  listUploads(bucket: string, options: { prefix?: string; keyMarker?: string; uploadIdMarker?: string; maxUploads?: number } = {}): { uploads: UploadInfo[]; isTruncated: boolean } {
+  listUploads(
+    bucket: string,
+    options: {
+      prefix?: string;
+      keyMarker?: string;
+      uploadIdMarker?: string;
+      maxUploads?: number;
+    } = {},
+  ): { uploads: UploadInfo[]; isTruncated: boolean } {
     this.storage.buckets.get(bucket);
     const maxUploads = Math.min(options.maxUploads ?? MAX_LISTED, MAX_LISTED);
     const prefix = options.prefix ?? '';
@@ -177,8 +272,20 @@ export class MultipartService {
            AND (key > ? OR (key = ? AND ? != '' AND upload_id > ?))
          ORDER BY key, upload_id LIMIT ?`,
       )
-      .all(bucket, prefix, prefix, keyMarker, keyMarker, options.uploadIdMarker ?? '', options.uploadIdMarker ?? '', maxUploads + 1) as UploadRow[];
-    return { uploads: rows.slice(0, maxUploads).map(toUpload), isTruncated: rows.length > maxUploads };
+      .all(
+        bucket,
+        prefix,
+        prefix,
+        keyMarker,
+        keyMarker,
+        options.uploadIdMarker ?? '',
+        options.uploadIdMarker ?? '',
+        maxUploads + 1,
+      ) as UploadRow[];
+    return {
+      uploads: rows.slice(0, maxUploads).map(toUpload),
+      isTruncated: rows.length > maxUploads,
+    };
   }
 
   async abort(bucket: string, key: string, uploadId: string): Promise<void> {
@@ -193,11 +300,18 @@ export class MultipartService {
    * given ETag (InvalidPart), every part but the last at least 5 MiB
    * (EntityTooSmall). The ETag is the MD5 of the parts' binary MD5s, `-N`.
    */
-  async complete(bucket: string, key: string, uploadId: string, parts: CompletedPart[], condition?: WriteCondition): Promise<ObjectInfo> {
+  async complete(
+    bucket: string,
+    key: string,
+    uploadId: string,
+    parts: CompletedPart[],
+    condition?: WriteCondition,
+  ): Promise<ObjectInfo> {
     const upload = this.get(bucket, key, uploadId);
     if (condition) checkWriteConditionSyntax(condition);
     const rows = this.checkParts(upload, parts);
-    if (condition) checkWriteCondition(await (await this.storage.backend(bucket)).head(key), condition, key);
+    if (condition)
+      checkWriteCondition(await (await this.storage.backend(bucket)).head(key), condition, key);
 
     const algorithm = upload.attributes.checksumAlgorithm;
     const fullObject = algorithm !== undefined && upload.attributes.checksumType === 'FULL_OBJECT';
@@ -206,48 +320,79 @@ export class MultipartService {
     if (algorithm && fullObject) {
       checksum = { algorithm, value: joined.checksums[algorithm]!, type: 'FULL_OBJECT' };
     } else if (algorithm && rows.every((row) => row.checksum?.startsWith(`${algorithm}:`))) {
-      checksum = { algorithm, value: await compositeChecksum(algorithm, rows.map((row) => splitChecksum(row.checksum!)[1])), type: 'COMPOSITE' };
+      checksum = {
+        algorithm,
+        value: await compositeChecksum(
+          algorithm,
+          rows.map((row) => splitChecksum(row.checksum!)[1]),
+        ),
+        type: 'COMPOSITE',
+      };
     }
-    const info = await this.storage.commitStaged(bucket, key, { file: joined.file, digest: joined }, {
-      headers: upload.attributes.headers,
-      metadata: upload.attributes.metadata,
-      etag: multipartEtag(rows.map((row) => row.etag)),
-      checksum,
-      condition,
-    });
+    const info = await this.storage.commitStaged(
+      bucket,
+      key,
+      { file: joined.file, digest: joined },
+      {
+        headers: upload.attributes.headers,
+        metadata: upload.attributes.metadata,
+        etag: multipartEtag(rows.map((row) => row.etag)),
+        checksum,
+        condition,
+      },
+    );
     this.db.prepare('DELETE FROM storage_uploads WHERE upload_id = ?').run(uploadId);
     await rm(this.uploadDir(bucket, uploadId), { recursive: true, force: true });
     return info;
   }
 
   private checkParts(upload: UploadInfo, parts: CompletedPart[]): PartRow[] {
-    if (parts.length === 0) throw s3Error('MalformedXML', 'CompleteMultipartUpload lists no parts: list at least one <Part>.');
+    if (parts.length === 0)
+      throw s3Error(
+        'MalformedXML',
+        'CompleteMultipartUpload lists no parts: list at least one <Part>.',
+      );
     const stored = new Map<number, PartRow>();
-    for (const row of this.db.prepare('SELECT * FROM storage_parts WHERE upload_id = ?').all(upload.uploadId) as PartRow[]) stored.set(row.part_number, row);
+    for (const row of this.db
+      .prepare('SELECT * FROM storage_parts WHERE upload_id = ?')
+      .all(upload.uploadId) as PartRow[])
+      stored.set(row.part_number, row);
 
     const rows: PartRow[] = [];
     let previousNumber = 0;
     for (const part of parts) {
       if (part.partNumber <= previousNumber) {
-        throw s3Error('InvalidPartOrder', `Part ${part.partNumber} follows part ${previousNumber}: list parts in ascending order of part number.`);
+        throw s3Error(
+          'InvalidPartOrder',
+          `Part ${part.partNumber} follows part ${previousNumber}: list parts in ascending order of part number.`,
+        );
       }
       previousNumber = part.partNumber;
       const row = stored.get(part.partNumber);
       if (!row || normalizeEtag(part.etag) !== row.etag) {
-        throw s3Error('InvalidPart', `Part ${part.partNumber} with ETag "${normalizeEtag(part.etag)}" was not uploaded to upload "${upload.uploadId}": upload it or fix its ETag.`);
+        throw s3Error(
+          'InvalidPart',
+          `Part ${part.partNumber} with ETag "${normalizeEtag(part.etag)}" was not uploaded to upload "${upload.uploadId}": upload it or fix its ETag.`,
+        );
       }
       if (row.checksum) {
         const [algorithm, value] = splitChecksum(row.checksum);
         const listed = part.checksums?.[algorithm];
         if (listed !== undefined && listed !== value) {
-          throw s3Error('InvalidPart', `Part ${part.partNumber} lists ${algorithm} checksum "${listed}" but was uploaded with "${value}".`);
+          throw s3Error(
+            'InvalidPart',
+            `Part ${part.partNumber} lists ${algorithm} checksum "${listed}" but was uploaded with "${value}".`,
+          );
         }
       }
       rows.push(row);
     }
     rows.slice(0, -1).forEach((row) => {
       if (row.size < MIN_PART_SIZE) {
-        throw s3Error('EntityTooSmall', `Part ${row.part_number} is ${row.size} bytes; every part except the last must be at least ${MIN_PART_SIZE} bytes (5 MiB).`);
+        throw s3Error(
+          'EntityTooSmall',
+          `Part ${row.part_number} is ${row.size} bytes; every part except the last must be at least ${MIN_PART_SIZE} bytes (5 MiB).`,
+        );
       }
     });
     return rows;
@@ -262,7 +407,10 @@ export class MultipartService {
     const handle = await open(file, 'wx', 0o600);
     try {
       for (const row of rows) {
-        for await (const chunk of createReadStream(path.join(this.storage.bucketDir(bucket), row.file), { highWaterMark: 1024 * 1024 })) {
+        for await (const chunk of createReadStream(
+          path.join(this.storage.bucketDir(bucket), row.file),
+          { highWaterMark: 1024 * 1024 },
+        )) {
           hasher.update(chunk as Buffer);
           await handle.write(chunk as Buffer);
         }
@@ -280,17 +428,33 @@ export class MultipartService {
 
 function checkPartNumber(partNumber: number): void {
   if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > MAX_PARTS) {
-    throw s3Error('InvalidArgument', `Invalid part number ${partNumber}: use an integer from 1 to ${MAX_PARTS}.`);
+    throw s3Error(
+      'InvalidArgument',
+      `Invalid part number ${partNumber}: use an integer from 1 to ${MAX_PARTS}.`,
+    );
   }
 }
 
 function toUpload(row: UploadRow): UploadInfo {
-  return { uploadId: row.upload_id, bucket: row.bucket, key: row.key, initiated: new Date(row.created_at), attributes: JSON.parse(row.attributes) };
+  return {
+    uploadId: row.upload_id,
+    bucket: row.bucket,
+    key: row.key,
+    initiated: new Date(row.created_at),
+    attributes: JSON.parse(row.attributes),
+  };
 }
 
 function toPart(row: PartRow): PartInfo {
   const [algorithm, checksum] = row.checksum ? splitChecksum(row.checksum) : [undefined, undefined];
-  return { partNumber: row.part_number, size: row.size, etag: row.etag, lastModified: new Date(row.last_modified), checksum, checksumAlgorithm: algorithm };
+  return {
+    partNumber: row.part_number,
+    size: row.size,
+    etag: row.etag,
+    lastModified: new Date(row.last_modified),
+    checksum,
+    checksumAlgorithm: algorithm,
+  };
 }
 
 /** Part checksums are stored as "ALGORITHM:base64". */

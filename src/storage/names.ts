@@ -12,19 +12,37 @@ const IP_PATTERN = /^\d+\.\d+\.\d+\.\d+$/;
  * Bucket names become folder names, so these rules also keep them safe there.
  */
 export function checkBucketName(name: string): void {
-  if (!BUCKET_PATTERN.test(name) || name.includes('..') || IP_PATTERN.test(name) || name.startsWith('xn--')) {
-    throw s3Error('InvalidBucketName', `Invalid bucket name "${name}": use 3-63 lower-case letters, digits, '.' or '-', starting and ending with a letter or digit.`);
+  if (
+    !BUCKET_PATTERN.test(name) ||
+    name.includes('..') ||
+    IP_PATTERN.test(name) ||
+    name.startsWith('xn--')
+  ) {
+    throw s3Error(
+      'InvalidBucketName',
+      `Invalid bucket name "${name}": use 3-63 lower-case letters, digits, '.' or '-', starting and ending with a letter or digit.`,
+    );
   }
 }
 
 /** Checks an object key: not empty and at most 1,024 bytes of UTF-8. */
 export function checkKey(key: string): void {
-  if (key.length === 0) throw s3Error('InvalidArgument', 'The object key is empty: give a key such as "reports/2024.csv".');
+  if (key.length === 0)
+    throw s3Error(
+      'InvalidArgument',
+      'The object key is empty: give a key such as "reports/2024.csv".',
+    );
   if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) {
-    throw s3Error('KeyTooLongError', `The object key "${key.slice(0, 40)}…" is ${Buffer.byteLength(key, 'utf8')} bytes; S3 keys are at most ${MAX_KEY_BYTES} bytes of UTF-8.`);
+    throw s3Error(
+      'KeyTooLongError',
+      `The object key "${key.slice(0, 40)}…" is ${Buffer.byteLength(key, 'utf8')} bytes; S3 keys are at most ${MAX_KEY_BYTES} bytes of UTF-8.`,
+    );
   }
   if (/[\uD800-\uDFFF]/.test(key.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, ''))) {
-    throw s3Error('InvalidArgument', 'The object key contains a lone UTF-16 surrogate and is not valid UTF-8: fix the key.');
+    throw s3Error(
+      'InvalidArgument',
+      'The object key contains a lone UTF-16 surrogate and is not valid UTF-8: fix the key.',
+    );
   }
 }
 

@@ -10,14 +10,32 @@ import { LAYOUT } from '../core/data-dir.js';
 import { UserError } from '../core/errors.js';
 import { createBackend } from './backends/index.js';
 import { secretContext } from './backends/secret-context.js';
-import { BucketCatalog, type AzureBackendConfig, type BackendKind, type BucketRecord, type S3BackendConfig } from './buckets.js';
+import {
+  BucketCatalog,
+  type AzureBackendConfig,
+  type BackendKind,
+  type BucketRecord,
+  type S3BackendConfig,
+} from './buckets.js';
 import type { ChecksumAlgorithm, ObjectChecksum } from './checksums.js';
-import { checkReadConditions, checkWriteCondition, checkWriteConditionSyntax, parseRange } from './conditions.js';
+import {
+  checkReadConditions,
+  checkWriteCondition,
+  checkWriteConditionSyntax,
+  parseRange,
+} from './conditions.js';
 import { s3Error } from './errors.js';
 import { listPage, type ListRequest, type ListResult } from './listing.js';
 import { checkBucketName, checkKey } from './names.js';
 import { discard, stageBody, type BodyExpectations, type StagedBody } from './staging.js';
-import type { Backend, ObjectHeaders, ObjectInfo, ObjectStream, ReadConditions, WriteCondition } from './types.js';
+import type {
+  Backend,
+  ObjectHeaders,
+  ObjectInfo,
+  ObjectStream,
+  ReadConditions,
+  WriteCondition,
+} from './types.js';
 
 export type RemoteBucketSettings =
   | ({ backend: 's3'; secretAccessKey: string } & Omit<S3BackendConfig, 'sealedSecretAccessKey'>)
@@ -72,7 +90,11 @@ export class StorageService {
     return path.join(this.bucketDir(bucket), 'tmp');
   }
 
-  createBucket(name: string, backend: BackendKind = 'local', config: BucketRecord['config'] = {}): BucketRecord {
+  createBucket(
+    name: string,
+    backend: BackendKind = 'local',
+    config: BucketRecord['config'] = {},
+  ): BucketRecord {
     const record = this.buckets.create(name, backend, config);
     mkdirSync(this.tmpDir(name), { recursive: true, mode: 0o700 });
     return record;
@@ -89,10 +111,16 @@ export class StorageService {
     let record: BucketRecord;
     if (settings.backend === 's3') {
       const { secretAccessKey, backend: _backend, ...rest } = settings;
-      record = this.createBucket(name, 's3', { ...rest, sealedSecretAccessKey: box.encrypt(secretAccessKey, secretContext(name)) });
+      record = this.createBucket(name, 's3', {
+        ...rest,
+        sealedSecretAccessKey: box.encrypt(secretAccessKey, secretContext(name)),
+      });
     } else {
       const { accountKey, backend: _backend, ...rest } = settings;
-      record = this.createBucket(name, 'azure', { ...rest, sealedAccountKey: box.encrypt(accountKey, secretContext(name)) });
+      record = this.createBucket(name, 'azure', {
+        ...rest,
+        sealedAccountKey: box.encrypt(accountKey, secretContext(name)),
+      });
     }
     try {
       await (await this.backend(name)).list('', '', 1);
@@ -111,7 +139,10 @@ export class StorageService {
     if (!options.force) {
       const first = await backend.list('', '', 1);
       if (first.length > 0) {
-        throw s3Error('BucketNotEmpty', `The bucket "${name}" is not empty. Delete its objects first, or pass --force to delete them with the bucket.`);
+        throw s3Error(
+          'BucketNotEmpty',
+          `The bucket "${name}" is not empty. Delete its objects first, or pass --force to delete them with the bucket.`,
+        );
       }
     }
     // A bucket on a remote service keeps its remote data unless forced: the
@@ -134,7 +165,12 @@ export class StorageService {
     return backend;
   }
 
-  async putObject(bucket: string, key: string, body: Readable, options: PutObjectOptions = {}): Promise<ObjectInfo> {
+  async putObject(
+    bucket: string,
+    key: string,
+    body: Readable,
+    options: PutObjectOptions = {},
+  ): Promise<ObjectInfo> {
     checkKey(key);
     const backend = await this.backend(bucket);
     if (options.condition) {
@@ -148,17 +184,34 @@ export class StorageService {
   }
 
   /** Makes a staged body the object at `key`, taking over (and consuming) its temp file. */
-  async commitStaged(bucket: string, key: string, staged: StagedBody, options: PutObjectOptions & { etag?: string; checksum?: ObjectChecksum; md5?: string } = {}): Promise<ObjectInfo> {
+  async commitStaged(
+    bucket: string,
+    key: string,
+    staged: StagedBody,
+    options: PutObjectOptions & { etag?: string; checksum?: ObjectChecksum; md5?: string } = {},
+  ): Promise<ObjectInfo> {
     const backend = await this.backend(bucket);
     const md5 = options.md5 ?? staged.digest.md5.toString('hex');
     let checksum = options.checksum;
     if (!checksum && options.checksumAlgorithm) {
-      checksum = { algorithm: options.checksumAlgorithm, value: staged.digest.checksums[options.checksumAlgorithm]!, type: 'FULL_OBJECT' };
+      checksum = {
+        algorithm: options.checksumAlgorithm,
+        value: staged.digest.checksums[options.checksumAlgorithm]!,
+        type: 'FULL_OBJECT',
+      };
     }
     try {
       return await backend.commit(
         key,
-        { file: staged.file, size: staged.digest.size, md5, etag: options.etag ?? md5, headers: options.headers ?? {}, metadata: options.metadata ?? {}, checksum },
+        {
+          file: staged.file,
+          size: staged.digest.size,
+          md5,
+          etag: options.etag ?? md5,
+          headers: options.headers ?? {},
+          metadata: options.metadata ?? {},
+          checksum,
+        },
         options.condition,
       );
     } finally {
@@ -166,7 +219,11 @@ export class StorageService {
     }
   }
 
-  async headObject(bucket: string, key: string, conditions: ReadConditions = {}): Promise<ObjectInfo> {
+  async headObject(
+    bucket: string,
+    key: string,
+    conditions: ReadConditions = {},
+  ): Promise<ObjectInfo> {
     const backend = await this.backend(bucket);
     const info = await backend.head(key);
     if (!info) throw noSuchKey(bucket, key);
@@ -174,7 +231,11 @@ export class StorageService {
     return info;
   }
 
-  async getObject(bucket: string, key: string, options: GetObjectOptions = {}): Promise<ObjectStream> {
+  async getObject(
+    bucket: string,
+    key: string,
+    options: GetObjectOptions = {},
+  ): Promise<ObjectStream> {
     const backend = await this.backend(bucket);
     const stream = await backend.open(key, (info) => {
       checkReadConditions(info, options.conditions ?? {});
@@ -190,9 +251,17 @@ export class StorageService {
     return backend.remove(key);
   }
 
-  async copyObject(sourceBucket: string, sourceKey: string, bucket: string, key: string, options: CopyObjectOptions = {}): Promise<ObjectInfo> {
+  async copyObject(
+    sourceBucket: string,
+    sourceKey: string,
+    bucket: string,
+    key: string,
+    options: CopyObjectOptions = {},
+  ): Promise<ObjectInfo> {
     checkKey(key);
-    const source = await this.getObject(sourceBucket, sourceKey, { conditions: options.sourceConditions });
+    const source = await this.getObject(sourceBucket, sourceKey, {
+      conditions: options.sourceConditions,
+    });
     const replace = options.metadataDirective === 'REPLACE';
     const algorithm = options.checksumAlgorithm ?? source.info.checksum?.algorithm;
     return this.putObject(bucket, key, source.body, {
@@ -225,24 +294,44 @@ export class StorageService {
    * Stores a local file as an object. The file is streamed, so any size
    * works; the object appears only once complete.
    */
-  async putObjectFromFile(bucket: string, key: string, file: string, options: Omit<PutObjectOptions, 'expect'> = {}): Promise<ObjectInfo> {
+  async putObjectFromFile(
+    bucket: string,
+    key: string,
+    file: string,
+    options: Omit<PutObjectOptions, 'expect'> = {},
+  ): Promise<ObjectInfo> {
     let size: number;
     try {
       size = (await stat(file)).size;
     } catch (error) {
-      throw new UserError('not_found', `Cannot read the file ${file}: ${(error as Error).message}.`, { cause: error });
+      throw new UserError(
+        'not_found',
+        `Cannot read the file ${file}: ${(error as Error).message}.`,
+        { cause: error },
+      );
     }
-    return this.putObject(bucket, key, createReadStream(file, { highWaterMark: 1024 * 1024 }), { ...options, expect: { size } });
+    return this.putObject(bucket, key, createReadStream(file, { highWaterMark: 1024 * 1024 }), {
+      ...options,
+      expect: { size },
+    });
   }
 
   /**
    * Writes an object to a local file through a temp file in the same folder,
    * fsynced and renamed, so the file is either complete or absent.
    */
-  async getObjectToFile(bucket: string, key: string, file: string, options: GetObjectOptions = {}): Promise<ObjectInfo> {
+  async getObjectToFile(
+    bucket: string,
+    key: string,
+    file: string,
+    options: GetObjectOptions = {},
+  ): Promise<ObjectInfo> {
     const { info, body } = await this.getObject(bucket, key, options);
     if (options.onData) body.on('data', (chunk: Buffer) => options.onData!(chunk.length));
-    const temp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${process.pid}.download`);
+    const temp = path.join(
+      path.dirname(path.resolve(file)),
+      `.${path.basename(file)}.${process.pid}.download`,
+    );
     try {
       await pipeline(body, createWriteStream(temp, { mode: 0o600, flush: true }));
       await rename(temp, file);
@@ -255,5 +344,8 @@ export class StorageService {
 }
 
 export function noSuchKey(bucket: string, key: string): UserError {
-  return s3Error('NoSuchKey', `The object "${key}" does not exist in bucket "${bucket}". List keys with \`opsbox object list ${bucket}\`.`);
+  return s3Error(
+    'NoSuchKey',
+    `The object "${key}" does not exist in bucket "${bucket}". List keys with \`opsbox object list ${bucket}\`.`,
+  );
 }

@@ -5,7 +5,12 @@ import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
-import { BodyHasher, checksumHeader, type BodyDigest, type ChecksumAlgorithm } from './checksums.js';
+import {
+  BodyHasher,
+  checksumHeader,
+  type BodyDigest,
+  type ChecksumAlgorithm,
+} from './checksums.js';
 import { s3Error } from './errors.js';
 import { SyncedFileWriter } from './file-writer.js';
 
@@ -36,7 +41,12 @@ const WRITE_BUFFER = 1024 * 1024;
  * fsyncs it and checks it against the expectations. On any failure the
  * temp file is removed, so a bad upload leaves nothing behind.
  */
-export async function stageBody(source: Readable, tmpDir: string, algorithms: Iterable<ChecksumAlgorithm>, expect: BodyExpectations = {}): Promise<StagedBody> {
+export async function stageBody(
+  source: Readable,
+  tmpDir: string,
+  algorithms: Iterable<ChecksumAlgorithm>,
+  expect: BodyExpectations = {},
+): Promise<StagedBody> {
   mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
   const file = tempFileName(tmpDir, 'upload');
   const hasher = new BodyHasher(algorithms, { sha256: expect.sha256Hex !== undefined });
@@ -63,18 +73,27 @@ export async function stageBody(source: Readable, tmpDir: string, algorithms: It
 
 export function verifyDigest(digest: BodyDigest, expect: BodyExpectations): void {
   if (expect.size !== undefined && digest.size !== expect.size) {
-    throw s3Error('IncompleteBody', `The body has ${digest.size} bytes but the request announced ${expect.size}; nothing was stored.`);
+    throw s3Error(
+      'IncompleteBody',
+      `The body has ${digest.size} bytes but the request announced ${expect.size}; nothing was stored.`,
+    );
   }
   if (expect.contentMd5 !== undefined && digest.md5.toString('base64') !== expect.contentMd5) {
     throw s3Error('BadDigest', 'The Content-MD5 does not match the body; nothing was stored.');
   }
   if (expect.sha256Hex !== undefined && digest.sha256Hex !== expect.sha256Hex.toLowerCase()) {
-    throw s3Error('XAmzContentSHA256Mismatch', 'The x-amz-content-sha256 does not match the body; nothing was stored.');
+    throw s3Error(
+      'XAmzContentSHA256Mismatch',
+      'The x-amz-content-sha256 does not match the body; nothing was stored.',
+    );
   }
   for (const [algorithm, value] of Object.entries(expect.checksums?.() ?? {})) {
     const actual = digest.checksums[algorithm as ChecksumAlgorithm];
     if (actual !== value) {
-      throw s3Error('BadDigest', `The ${checksumHeader(algorithm as ChecksumAlgorithm)} value "${value}" does not match the body (${actual}); nothing was stored.`);
+      throw s3Error(
+        'BadDigest',
+        `The ${checksumHeader(algorithm as ChecksumAlgorithm)} value "${value}" does not match the body (${actual}); nothing was stored.`,
+      );
     }
   }
 }

@@ -52,7 +52,10 @@ async function listAll(location: Location): Promise<Map<string, ObjectInfo>> {
  * (an S3 multipart object uploaded by another tool), a destination newer
  * than its source counts as up to date, as rclone does without hashes.
  */
-function changeReason(source: ObjectInfo, target: ObjectInfo | undefined): SyncEntry['reason'] | undefined {
+function changeReason(
+  source: ObjectInfo,
+  target: ObjectInfo | undefined,
+): SyncEntry['reason'] | undefined {
   if (!target) return 'new';
   if (source.size !== target.size) return 'size';
   if (source.md5 && target.md5) return source.md5 === target.md5 ? undefined : 'checksum';
@@ -66,22 +69,41 @@ function changeReason(source: ObjectInfo, target: ObjectInfo | undefined): SyncE
  * interrupted sync leaves whole objects only, and running it again resumes
  * where it stopped: finished objects compare equal and are skipped.
  */
-export async function syncLocations(source: Location, target: Location, options: SyncOptions = {}): Promise<SyncResult> {
+export async function syncLocations(
+  source: Location,
+  target: Location,
+  options: SyncOptions = {},
+): Promise<SyncResult> {
   // NOTE: both listings are held in memory, an estimated 300 bytes per
   // object, so a sync of millions of objects needs gigabytes.
   const [sources, targets] = await Promise.all([listAll(source), listAll(target)]);
   const entries: SyncEntry[] = [];
   for (const [key, object] of sources) {
     const reason = changeReason(object, targets.get(key));
-    entries.push(reason ? { action: 'copy', key, size: object.size, reason } : { action: 'skip', key, size: object.size });
+    entries.push(
+      reason
+        ? { action: 'copy', key, size: object.size, reason }
+        : { action: 'skip', key, size: object.size },
+    );
   }
   if (options.delete) {
-    for (const [key, object] of targets) if (!sources.has(key)) entries.push({ action: 'delete', key, size: object.size });
+    for (const [key, object] of targets)
+      if (!sources.has(key)) entries.push({ action: 'delete', key, size: object.size });
   }
   const toCopy = entries.filter((entry) => entry.action === 'copy');
-  options.onPlan?.({ objects: toCopy.length, bytes: toCopy.reduce((sum, entry) => sum + entry.size, 0) });
+  options.onPlan?.({
+    objects: toCopy.length,
+    bytes: toCopy.reduce((sum, entry) => sum + entry.size, 0),
+  });
 
-  const result: SyncResult = { copied: 0, skipped: 0, deleted: 0, bytesCopied: 0, dryRun: Boolean(options.dryRun), entries };
+  const result: SyncResult = {
+    copied: 0,
+    skipped: 0,
+    deleted: 0,
+    bytesCopied: 0,
+    dryRun: Boolean(options.dryRun),
+    entries,
+  };
   const done = { objects: 0, bytes: 0 };
   for (const entry of entries) {
     if (entry.action === 'skip') {
@@ -107,8 +129,17 @@ export async function syncLocations(source: Location, target: Location, options:
 
 async function copyObject(source: Location, target: Location, key: string): Promise<void> {
   const opened = await source.backend.open(source.prefix + key);
-  if (!opened) throw new UserError('not_found', `The object "${key}" disappeared from ${source.label} during the sync; run the sync again.`);
-  const staged = await stageBody(opened.body, target.tmpDir, opened.info.checksum ? [opened.info.checksum.algorithm] : [], { size: opened.info.size });
+  if (!opened)
+    throw new UserError(
+      'not_found',
+      `The object "${key}" disappeared from ${source.label} during the sync; run the sync again.`,
+    );
+  const staged = await stageBody(
+    opened.body,
+    target.tmpDir,
+    opened.info.checksum ? [opened.info.checksum.algorithm] : [],
+    { size: opened.info.size },
+  );
   const md5 = staged.digest.md5.toString('hex');
   try {
     await target.backend.commit(target.prefix + key, {

@@ -84,7 +84,10 @@ export interface Backend {
    * any byte is read. It may throw (a failed precondition) or return the
    * range to read.
    */
-  open(key: string, prepare?: (info: ObjectInfo) => ByteRange | undefined): Promise<ObjectStream | undefined>;
+  open(
+    key: string,
+    prepare?: (info: ObjectInfo) => ByteRange | undefined,
+  ): Promise<ObjectStream | undefined>;
   /** Makes the staged file the object's content; consumes the temp file. */
   commit(key: string, staged: StagedObject, condition?: WriteCondition): Promise<ObjectInfo>;
   remove(key: string): Promise<boolean>;

@@ -67,7 +67,8 @@ async function importActions(): Promise<Map<string, ActionDefinition>> {
     const module = (await import(new URL(file, folder).href)) as { default?: ActionDefinition };
     const action = module.default;
     if (!action?.name || typeof action.run !== 'function') continue;
-    if (actions.has(action.name)) throw new Error(`Two action modules define ${action.name}; rename one.`);
+    if (actions.has(action.name))
+      throw new Error(`Two action modules define ${action.name}; rename one.`);
     actions.set(action.name, action);
   }
   return actions;
@@ -78,7 +79,11 @@ export async function findAction(name: string): Promise<ActionDefinition> {
   const actions = await loadActions();
   const action = actions.get(name);
   if (!action) {
-    throw new UserError('not_found', `Unknown action "${name}". Known actions: ${[...actions.keys()].join(', ')}; run \`opsbox action list\`.`, { code: 'ACTION_NOT_FOUND' });
+    throw new UserError(
+      'not_found',
+      `Unknown action "${name}". Known actions: ${[...actions.keys()].join(', ')}; run \`opsbox action list\`.`,
+      { code: 'ACTION_NOT_FOUND' },
+    );
   }
   return action;
 }
@@ -88,17 +93,27 @@ export async function findAction(name: string): Promise<ActionDefinition> {
  * applies defaults. Every value arrives as a string after expressions are
  * rendered, as on GitHub, so numbers, booleans and JSON are parsed here.
  */
-export function coerceActionInputs(action: ActionDefinition, values: Record<string, unknown>): Record<string, unknown> {
+export function coerceActionInputs(
+  action: ActionDefinition,
+  values: Record<string, unknown>,
+): Record<string, unknown> {
   const result: Record<string, unknown> = {};
   for (const key of Object.keys(values)) {
     if (!(key in action.inputs)) {
-      throw new UserError('invalid', `Action ${action.name} has no input "${key}". Its inputs: ${Object.keys(action.inputs).join(', ')}.`);
+      throw new UserError(
+        'invalid',
+        `Action ${action.name} has no input "${key}". Its inputs: ${Object.keys(action.inputs).join(', ')}.`,
+      );
     }
   }
   for (const [key, spec] of Object.entries(action.inputs)) {
     const raw = values[key] ?? spec.default;
     if (raw === undefined || raw === '') {
-      if (spec.required) throw new UserError('invalid', `Action ${action.name} needs the input "${key}" (${spec.description}); add it under \`with:\`.`);
+      if (spec.required)
+        throw new UserError(
+          'invalid',
+          `Action ${action.name} needs the input "${key}" (${spec.description}); add it under \`with:\`.`,
+        );
       continue;
     }
     result[key] = coerceValue(action.name, key, spec.type, raw);
@@ -113,18 +128,28 @@ function coerceValue(action: string, key: string, type: ActionInputType, raw: un
       return typeof raw === 'string' ? raw : String(raw);
     case 'number': {
       const value = Number(text);
-      if (text.trim() === '' || !Number.isFinite(value)) throw new UserError('invalid', `Invalid input "${key}" of ${action}: "${text}" is not a number.`);
+      if (text.trim() === '' || !Number.isFinite(value))
+        throw new UserError(
+          'invalid',
+          `Invalid input "${key}" of ${action}: "${text}" is not a number.`,
+        );
       return value;
     }
     case 'boolean':
       if (/^(true|false)$/i.test(text)) return text.toLowerCase() === 'true';
-      throw new UserError('invalid', `Invalid input "${key}" of ${action}: "${text}" is not true or false.`);
+      throw new UserError(
+        'invalid',
+        `Invalid input "${key}" of ${action}: "${text}" is not true or false.`,
+      );
     case 'json':
       if (typeof raw !== 'string') return raw;
       try {
         return JSON.parse(raw);
       } catch {
-        throw new UserError('invalid', `Invalid input "${key}" of ${action}: the value is not valid JSON.`);
+        throw new UserError(
+          'invalid',
+          `Invalid input "${key}" of ${action}: the value is not valid JSON.`,
+        );
       }
   }
 }

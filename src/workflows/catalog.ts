@@ -21,7 +21,9 @@ export async function loadWorkflowFile(file: string): Promise<LoadedWorkflow> {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new UserError('not_found', `Cannot read workflow file ${file}: ${errorMessage(error)}.`, { code: 'WORKFLOW_NOT_FOUND' });
+    throw new UserError('not_found', `Cannot read workflow file ${file}: ${errorMessage(error)}.`, {
+      code: 'WORKFLOW_NOT_FOUND',
+    });
   }
   return parseWorkflow(text, path.resolve(file), await loadActions());
 }
@@ -58,12 +60,20 @@ export async function listWorkflows(context: Context): Promise<CatalogEntry[]> {
  * Finds a workflow by id (file name without extension) in the workflows
  * folder, or loads it from a path when the argument names an existing file.
  */
-export async function resolveWorkflow(context: Context, reference: string): Promise<LoadedWorkflow> {
-  if (/\.ya?ml$/i.test(reference) && existsSync(reference) && statSync(reference).isFile()) return loadWorkflowFile(reference);
+export async function resolveWorkflow(
+  context: Context,
+  reference: string,
+): Promise<LoadedWorkflow> {
+  if (/\.ya?ml$/i.test(reference) && existsSync(reference) && statSync(reference).isFile())
+    return loadWorkflowFile(reference);
   const dir = workflowsDir(context);
   for (const extension of ['.yml', '.yaml']) {
     const file = path.join(dir, reference + extension);
     if (existsSync(file)) return loadWorkflowFile(file);
   }
-  throw new UserError('not_found', `Workflow "${reference}" not found: no file ${reference}.yml in ${dir}, and no such file. List workflows with \`opsbox workflow list\`.`, { code: 'WORKFLOW_NOT_FOUND' });
+  throw new UserError(
+    'not_found',
+    `Workflow "${reference}" not found: no file ${reference}.yml in ${dir}, and no such file. List workflows with \`opsbox workflow list\`.`,
+    { code: 'WORKFLOW_NOT_FOUND' },
+  );
 }

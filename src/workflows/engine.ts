@@ -88,7 +88,13 @@ export class WorkflowEngine {
     });
     const workspace = options.workspace ?? this.context.dataDir.path('workspaces', workflow.id);
     const done = this.start(run, concurrency, async () => {
-      const execution = new RunExecution(this.context, this.store, run, { workflow, inputs, vars, secrets, workspace }, this.settings);
+      const execution = new RunExecution(
+        this.context,
+        this.store,
+        run,
+        { workflow, inputs, vars, secrets, workspace },
+        this.settings,
+      );
       this.executions.set(run.id, execution);
       try {
         return await execution.execute();
@@ -127,32 +133,57 @@ export class WorkflowEngine {
     await Promise.allSettled([...this.finished.values()]);
   }
 
-  private concurrency(workflow: LoadedWorkflow, inputs: Record<string, unknown>, vars: Record<string, string>): { group: string; cancelInProgress: boolean } | undefined {
+  private concurrency(
+    workflow: LoadedWorkflow,
+    inputs: Record<string, unknown>,
+    vars: Record<string, string>,
+  ): { group: string; cancelInProgress: boolean } | undefined {
     const setting = workflow.definition.concurrency;
     if (setting === undefined) return undefined;
     const spec = typeof setting === 'string' ? { group: setting } : setting;
-    const expressions = new ExpressionScope({ github: { workflow: workflow.name, event: { inputs } }, inputs, vars });
+    const expressions = new ExpressionScope({
+      github: { workflow: workflow.name, event: { inputs } },
+      inputs,
+      vars,
+    });
     const group = String(expressions.render(parseTemplate(spec.group)));
     const flag = spec['cancel-in-progress'];
     let cancelInProgress = false;
     if (typeof flag === 'boolean') cancelInProgress = flag;
-    else if (flag !== undefined) cancelInProgress = String(expressions.render(parseTemplate(flag))) === 'true';
+    else if (flag !== undefined)
+      cancelInProgress = String(expressions.render(parseTemplate(flag))) === 'true';
     return { group, cancelInProgress };
   }
 
-  private async start(run: RunRecord, concurrency: { group: string; cancelInProgress: boolean } | undefined, execute: () => Promise<RunRecord>): Promise<RunRecord> {
-    if (concurrency && !(await this.admit(run.id, concurrency.group, concurrency.cancelInProgress))) {
-      this.store.finishRun(run.id, { status: 'cancelled', error: `Cancelled: a newer run of concurrency group "${concurrency.group}" replaced it, or it was cancelled while pending.` });
+  private async start(
+    run: RunRecord,
+    concurrency: { group: string; cancelInProgress: boolean } | undefined,
+    execute: () => Promise<RunRecord>,
+  ): Promise<RunRecord> {
+    if (
+      concurrency &&
+      !(await this.admit(run.id, concurrency.group, concurrency.cancelInProgress))
+    ) {
+      this.store.finishRun(run.id, {
+        status: 'cancelled',
+        error: `Cancelled: a newer run of concurrency group "${concurrency.group}" replaced it, or it was cancelled while pending.`,
+      });
       return this.store.getRun(run.id);
     }
     await this.acquireSlot();
     try {
       if (this.stopping) {
-        this.store.finishRun(run.id, { status: 'interrupted', error: 'The server stopped before the run started.' });
+        this.store.finishRun(run.id, {
+          status: 'interrupted',
+          error: 'The server stopped before the run started.',
+        });
         return this.store.getRun(run.id);
       }
       if (this.store.isCancelRequested(run.id)) {
-        this.store.finishRun(run.id, { status: 'cancelled', error: 'Cancelled before it started.' });
+        this.store.finishRun(run.id, {
+          status: 'cancelled',
+          error: 'Cancelled before it started.',
+        });
         return this.store.getRun(run.id);
       }
       return await execute();

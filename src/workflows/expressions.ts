@@ -4,7 +4,20 @@ import type { FunctionDefinition } from '@actions/expressions/funcs/info';
 import { truthy } from '@actions/expressions/result';
 
 /** Contexts an expression may name, as on GitHub Actions. */
-export const CONTEXT_NAMES = ['github', 'inputs', 'secrets', 'env', 'vars', 'steps', 'needs', 'matrix', 'job', 'jobs', 'runner', 'strategy'];
+export const CONTEXT_NAMES = [
+  'github',
+  'inputs',
+  'secrets',
+  'env',
+  'vars',
+  'steps',
+  'needs',
+  'matrix',
+  'job',
+  'jobs',
+  'runner',
+  'strategy',
+];
 
 const STATUS_FUNCTIONS = ['success', 'failure', 'always', 'cancelled'];
 
@@ -64,7 +77,8 @@ export function parseTemplate(text: string): TemplatePart[] {
     const open = text.indexOf('${{', position);
     if (open < 0) break;
     const close = findClose(text, open + 3);
-    if (close < 0) throw new ExpressionSyntaxError("Unclosed expression: '${{' has no matching '}}'", 0, open);
+    if (close < 0)
+      throw new ExpressionSyntaxError("Unclosed expression: '${{' has no matching '}}'", 0, open);
     if (open > position) parts.push(text.slice(position, open));
     const source = text.slice(open + 3, close).trim();
     if (source === '') throw new ExpressionSyntaxError('Empty expression ${{ }}', 0, open);
@@ -72,7 +86,14 @@ export function parseTemplate(text: string): TemplatePart[] {
       parts.push({ expr: parseExpression(source), source });
     } catch (error) {
       const syntax = error as ExpressionSyntaxError;
-      throw new ExpressionSyntaxError(syntax.message, 0, open + 3 + (text.slice(open + 3).length - text.slice(open + 3).trimStart().length) + syntax.column);
+      throw new ExpressionSyntaxError(
+        syntax.message,
+        0,
+        open +
+          3 +
+          (text.slice(open + 3).length - text.slice(open + 3).trimStart().length) +
+          syntax.column,
+      );
     }
     position = close + 2;
   }
@@ -101,7 +122,12 @@ export function hasExpression(text: string): boolean {
  */
 export function parseCondition(text: string): { expr: Expr; usesStatus: boolean } {
   const trimmed = text.trim();
-  const inner = trimmed.startsWith('${{') && trimmed.endsWith('}}') && findClose(trimmed, 3) === trimmed.length - 2 ? trimmed.slice(3, -2).trim() : trimmed;
+  const inner =
+    trimmed.startsWith('${{') &&
+    trimmed.endsWith('}}') &&
+    findClose(trimmed, 3) === trimmed.length - 2
+      ? trimmed.slice(3, -2).trim()
+      : trimmed;
   const expr = parseExpression(inner);
   return { expr, usesStatus: usesStatusFunction(expr) };
 }
@@ -137,7 +163,11 @@ export class ExpressionScope {
 
   /** Evaluates a condition with GitHub's truthiness. */
   test(condition: { expr: Expr; usesStatus: boolean }): boolean {
-    if (!condition.usesStatus && (this.status.failed || this.status.cancelled || this.status.blocked)) return false;
+    if (
+      !condition.usesStatus &&
+      (this.status.failed || this.status.cancelled || this.status.blocked)
+    )
+      return false;
     return truthy(this.evaluate(condition.expr));
   }
 
@@ -151,7 +181,8 @@ export class ExpressionScope {
       return toPlain(this.evaluate(parts[0]!.expr));
     }
     let text = '';
-    for (const part of parts) text += typeof part === 'string' ? part : this.evaluate(part.expr).coerceString();
+    for (const part of parts)
+      text += typeof part === 'string' ? part : this.evaluate(part.expr).coerceString();
     return text;
   }
 }
@@ -165,7 +196,9 @@ export function toData(value: unknown): data.ExpressionData {
   if (typeof value === 'bigint') return new data.NumberData(Number(value));
   if (Array.isArray(value)) return new data.Array(...value.map(toData));
   if (typeof value === 'object') {
-    return new data.Dictionary(...Object.entries(value).map(([key, item]) => ({ key, value: toData(item) })));
+    return new data.Dictionary(
+      ...Object.entries(value).map(([key, item]) => ({ key, value: toData(item) })),
+    );
   }
   return new data.StringData(String(value));
 }
@@ -177,7 +210,11 @@ export function toPlain(value: data.ExpressionData): unknown {
 function usesStatusFunction(expr: Expr): boolean {
   let found = false;
   walk(expr, (node) => {
-    if (node instanceof FunctionCall && STATUS_FUNCTIONS.includes(node.functionName.lexeme.toLowerCase())) found = true;
+    if (
+      node instanceof FunctionCall &&
+      STATUS_FUNCTIONS.includes(node.functionName.lexeme.toLowerCase())
+    )
+      found = true;
   });
   return found;
 }
@@ -186,8 +223,13 @@ function usesStatusFunction(expr: Expr): boolean {
 export function referencedSecrets(expr: Expr): string[] {
   const names: string[] = [];
   walk(expr, (node) => {
-    if (node instanceof IndexAccess && node.expr instanceof ContextAccess && node.expr.name.lexeme.toLowerCase() === 'secrets') {
-      if (node.index instanceof Literal) names.push(node.index.literal.coerceString().toUpperCase());
+    if (
+      node instanceof IndexAccess &&
+      node.expr instanceof ContextAccess &&
+      node.expr.name.lexeme.toLowerCase() === 'secrets'
+    ) {
+      if (node.index instanceof Literal)
+        names.push(node.index.literal.coerceString().toUpperCase());
     }
   });
   return names;

@@ -18,14 +18,20 @@ export function parseFileCommands(text: string, variable: string): Record<string
       const [, name, delimiter] = heredoc;
       const end = lines.indexOf(delimiter!, i + 1);
       if (end < 0) {
-        throw new UserError('invalid', `Invalid ${variable}: the value of "${name}" has no closing delimiter "${delimiter}" on a line of its own.`);
+        throw new UserError(
+          'invalid',
+          `Invalid ${variable}: the value of "${name}" has no closing delimiter "${delimiter}" on a line of its own.`,
+        );
       }
       values[name!] = lines.slice(i + 1, end).join('\n');
       i = end;
       continue;
     }
     if (equals <= 0) {
-      throw new UserError('invalid', `Invalid ${variable} line "${line.slice(0, 80)}": use name=value or name<<DELIMITER.`);
+      throw new UserError(
+        'invalid',
+        `Invalid ${variable} line "${line.slice(0, 80)}": use name=value or name<<DELIMITER.`,
+      );
     }
     values[line.slice(0, equals)] = line.slice(equals + 1);
   }

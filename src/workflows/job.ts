@@ -36,12 +36,30 @@ const HIDDEN_VARIABLES = ['OPSBOX_SECRET_KEY', 'OPSBOX_DATABASE_URL'];
  * gated by its `if:`, then its outputs. `groupSignal` aborts it when another
  * combination fails under fail-fast.
  */
-export async function executeJob(scope: RunScope, instance: JobInstance, groupSignal: AbortSignal): Promise<JobOutcome> {
+export async function executeJob(
+  scope: RunScope,
+  instance: JobInstance,
+  groupSignal: AbortSignal,
+): Promise<JobOutcome> {
   const job = scope.workflow.definition.jobs[instance.jobId]!;
   const where: PathSegment[] = ['jobs', instance.jobId];
   const startedAt = new Date().toISOString();
-  const save = (status: JobStatus, outputs: Record<string, string> | null, error: string | null, finishedAt: string | null) =>
-    scope.store.saveJob(scope.run.id, { key: instance.key, jobId: instance.jobId, status, matrix: instance.matrix ?? null, outputs, error, startedAt, finishedAt });
+  const save = (
+    status: JobStatus,
+    outputs: Record<string, string> | null,
+    error: string | null,
+    finishedAt: string | null,
+  ) =>
+    scope.store.saveJob(scope.run.id, {
+      key: instance.key,
+      jobId: instance.jobId,
+      status,
+      matrix: instance.matrix ?? null,
+      outputs,
+      error,
+      startedAt,
+      finishedAt,
+    });
   save('running', null, null, null);
   scope.log.write(`Job ${instance.key} started.`, instance.key);
 
@@ -59,7 +77,10 @@ export async function executeJob(scope: RunScope, instance: JobInstance, groupSi
   controller.signal.addEventListener('abort', () => {
     status.cancelled = true;
   });
-  const steps: Record<string, { outputs: Record<string, string>; outcome: string; conclusion: string }> = {};
+  const steps: Record<
+    string,
+    { outputs: Record<string, string>; outcome: string; conclusion: string }
+  > = {};
   const contexts = (env: Record<string, string>) => ({
     ...runContexts(scope, instance.jobId),
     needs: instance.needs,
@@ -81,18 +102,42 @@ export async function executeJob(scope: RunScope, instance: JobInstance, groupSi
       const stepWhere = [...where, 'steps', index];
       const expressions = new ExpressionScope(contexts({ ...env, ...addedEnv }), status);
       const name = scope.masker.mask(stepName(scope, expressions, step, stepWhere));
-      const record: StepRecord = { jobKey: instance.key, number, stepId: step.id ?? null, name, status: 'running', outcome: null, outputs: null, attempts: 0, exitCode: null, error: null, startedAt: new Date().toISOString(), finishedAt: null };
+      const record: StepRecord = {
+        jobKey: instance.key,
+        number,
+        stepId: step.id ?? null,
+        name,
+        status: 'running',
+        outcome: null,
+        outputs: null,
+        attempts: 0,
+        exitCode: null,
+        error: null,
+        startedAt: new Date().toISOString(),
+        finishedAt: null,
+      };
 
       if (!testCondition(scope, expressions, step.if, [...stepWhere, 'if'])) {
-        scope.store.saveStep(scope.run.id, { ...record, status: 'skipped', outcome: 'skipped', finishedAt: record.startedAt });
+        scope.store.saveStep(scope.run.id, {
+          ...record,
+          status: 'skipped',
+          outcome: 'skipped',
+          finishedAt: record.startedAt,
+        });
         if (step.id) steps[step.id] = { outputs: {}, outcome: 'skipped', conclusion: 'skipped' };
         continue;
       }
       scope.store.saveStep(scope.run.id, record);
       scope.log.write(`Run ${name}`, instance.key, number);
 
-      const stepEnv = renderEnv(scope, contexts, { ...env, ...addedEnv }, step.env, [...stepWhere, 'env']);
-      const stepExpressions = new ExpressionScope(contexts({ ...env, ...addedEnv, ...stepEnv }), status);
+      const stepEnv = renderEnv(scope, contexts, { ...env, ...addedEnv }, step.env, [
+        ...stepWhere,
+        'env',
+      ]);
+      const stepExpressions = new ExpressionScope(
+        contexts({ ...env, ...addedEnv, ...stepEnv }),
+        status,
+      );
       const result = await executeStep({
         scope,
         expressions: stepExpressions,
@@ -102,14 +147,25 @@ export async function executeJob(scope: RunScope, instance: JobInstance, groupSi
         jobIndex: instance.index,
         number,
         env: processEnv(scope, instance, { ...env, ...addedEnv, ...stepEnv }, addedPath),
-        workingDirectory: resolveWorkingDirectory(scope.workspace, step['working-directory'] ?? job.defaults?.run?.['working-directory'] ?? scope.workflow.definition.defaults?.run?.['working-directory']),
-        shell: step.shell ?? job.defaults?.run?.shell ?? scope.workflow.definition.defaults?.run?.shell,
+        workingDirectory: resolveWorkingDirectory(
+          scope.workspace,
+          step['working-directory'] ??
+            job.defaults?.run?.['working-directory'] ??
+            scope.workflow.definition.defaults?.run?.['working-directory'],
+        ),
+        shell:
+          step.shell ?? job.defaults?.run?.shell ?? scope.workflow.definition.defaults?.run?.shell,
         signal: controller.signal,
       });
 
       Object.assign(addedEnv, result.env);
       addedPath.unshift(...result.path.reverse());
-      if (step.id) steps[step.id] = { outputs: result.outputs, outcome: result.outcome, conclusion: result.conclusion };
+      if (step.id)
+        steps[step.id] = {
+          outputs: result.outputs,
+          outcome: result.outcome,
+          conclusion: result.conclusion,
+        };
       if (result.conclusion === 'failure') status.failed = true;
       let stepStatus: StepRecord['status'] = result.outcome === 'success' ? 'success' : 'failure';
       if (result.conclusion === 'cancelled') stepStatus = 'cancelled';
@@ -151,8 +207,17 @@ export async function executeJob(scope: RunScope, instance: JobInstance, groupSi
   }
   let result: JobOutcome['status'] = status.failed ? 'failure' : 'success';
   if (controller.signal.reason === 'cancelled') result = 'cancelled';
-  if (result === 'failure' && testContinue(scope, contexts({}), status, job['continue-on-error'], [...where, 'continue-on-error'])) {
-    scope.log.write(`Job ${instance.key} failed; the run continues because of continue-on-error.`, instance.key);
+  if (
+    result === 'failure' &&
+    testContinue(scope, contexts({}), status, job['continue-on-error'], [
+      ...where,
+      'continue-on-error',
+    ])
+  ) {
+    scope.log.write(
+      `Job ${instance.key} failed; the run continues because of continue-on-error.`,
+      instance.key,
+    );
     result = 'success';
   }
   save(result, outputs, error, new Date().toISOString());
@@ -165,10 +230,19 @@ function jobStatusName(status: StatusFlags): string {
   return status.failed ? 'failure' : 'success';
 }
 
-function testContinue(scope: RunScope, contexts: Record<string, unknown>, status: StatusFlags, value: string | boolean | undefined, where: PathSegment[]): boolean {
+function testContinue(
+  scope: RunScope,
+  contexts: Record<string, unknown>,
+  status: StatusFlags,
+  value: string | boolean | undefined,
+  where: PathSegment[],
+): boolean {
   if (value === undefined) return false;
   if (typeof value === 'boolean') return value;
-  return renderString(scope, new ExpressionScope(contexts, status), value, where).toLowerCase() === 'true';
+  return (
+    renderString(scope, new ExpressionScope(contexts, status), value, where).toLowerCase() ===
+    'true'
+  );
 }
 
 function renderEnv(
@@ -182,12 +256,20 @@ function renderEnv(
   if (!values) return rendered;
   const expressions = new ExpressionScope(contexts(current));
   for (const [key, value] of Object.entries(values)) {
-    rendered[key] = typeof value === 'string' ? renderString(scope, expressions, value, [...where, key]) : String(value);
+    rendered[key] =
+      typeof value === 'string'
+        ? renderString(scope, expressions, value, [...where, key])
+        : String(value);
   }
   return rendered;
 }
 
-function stepName(scope: RunScope, expressions: ExpressionScope, step: { name?: string; run?: string; uses?: string }, where: PathSegment[]): string {
+function stepName(
+  scope: RunScope,
+  expressions: ExpressionScope,
+  step: { name?: string; run?: string; uses?: string },
+  where: PathSegment[],
+): string {
   if (step.name) return renderString(scope, expressions, step.name, [...where, 'name']);
   if (step.uses) return step.uses;
   const firstLine = step.run!.trim().split('\n')[0]!;
@@ -195,7 +277,12 @@ function stepName(scope: RunScope, expressions: ExpressionScope, step: { name?: 
 }
 
 /** Builds the environment of a step's process: the server's variables less opsbox's own keys, then the workflow's. */
-function processEnv(scope: RunScope, instance: JobInstance, env: Record<string, string>, addedPath: string[]): Record<string, string> {
+function processEnv(
+  scope: RunScope,
+  instance: JobInstance,
+  env: Record<string, string>,
+  addedPath: string[],
+): Record<string, string> {
   const inherited: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (value !== undefined && !HIDDEN_VARIABLES.includes(key)) inherited[key] = value;
@@ -222,14 +309,23 @@ function processEnv(scope: RunScope, instance: JobInstance, env: Record<string, 
  * Renders `jobs.<id>.outputs`. An output that contains a secret is withheld
  * with a warning, as GitHub does, so a secret never leaves its job.
  */
-function jobOutputs(scope: RunScope, instance: JobInstance, contexts: Record<string, unknown>, status: StatusFlags, where: PathSegment[]): Record<string, string> {
+function jobOutputs(
+  scope: RunScope,
+  instance: JobInstance,
+  contexts: Record<string, unknown>,
+  status: StatusFlags,
+  where: PathSegment[],
+): Record<string, string> {
   const definitions = scope.workflow.definition.jobs[instance.jobId]!.outputs ?? {};
   const expressions = new ExpressionScope(contexts, status);
   const outputs: Record<string, string> = {};
   for (const [name, template] of Object.entries(definitions)) {
     const value = renderString(scope, expressions, template, [...where, 'outputs', name]);
     if (scope.masker.contains(value)) {
-      scope.log.write(`Warning: output "${name}" of job ${instance.key} was withheld because it contains a secret.`, instance.key);
+      scope.log.write(
+        `Warning: output "${name}" of job ${instance.key} was withheld because it contains a secret.`,
+        instance.key,
+      );
       continue;
     }
     outputs[name] = value;

@@ -51,7 +51,12 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
 }
 
 function start(request: Extract<LauncherRequest, { t: 'spawn' }>): void {
-  const child = spawn(request.command, request.args, { cwd: request.cwd, env: request.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(request.command, request.args, {
+    cwd: request.cwd,
+    env: request.env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.set(request.id, child);
   let open = 2;
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;

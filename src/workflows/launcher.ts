@@ -40,8 +40,13 @@ export function launch(request: LaunchRequest): LaunchedProcess {
 }
 
 function spawnError(command: string, code: string, message: string): Error {
-  if (code === 'ENOENT') return new UserError('unavailable', `Cannot run the step: "${command}" was not found on PATH. Install it or pick another shell.`);
-  if (code === 'EACCES') return new UserError('permission', `Cannot run the step with "${command}": ${message}.`);
+  if (code === 'ENOENT')
+    return new UserError(
+      'unavailable',
+      `Cannot run the step: "${command}" was not found on PATH. Install it or pick another shell.`,
+    );
+  if (code === 'EACCES')
+    return new UserError('permission', `Cannot run the step with "${command}": ${message}.`);
   return new Error(`Cannot run the step with "${command}": ${message}`);
 }
 
@@ -56,29 +61,38 @@ function signalGroup(pid: number | undefined, signal: NodeJS.Signals): void {
 
 /** Spawns from this process: simpler, but each fork copies this process's page tables. */
 function launchDirect(request: LaunchRequest): LaunchedProcess {
-  const child = spawn(request.command, request.args, { cwd: request.cwd, env: request.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(request.command, request.args, {
+    cwd: request.cwd,
+    env: request.env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   child.stdout.on('data', (chunk: Buffer) => request.onOutput(chunk, 1));
   child.stderr.on('data', (chunk: Buffer) => request.onOutput(chunk, 2));
-  const result = new Promise<{ exitCode: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-    let open = 2;
-    let exit: { exitCode: number | null; signal: NodeJS.Signals | null } | undefined;
-    const finish = () => {
-      if (exit && open === 0) resolve(exit);
-    };
-    for (const stream of [child.stdout, child.stderr]) {
-      stream.on('close', () => {
-        open--;
+  const result = new Promise<{ exitCode: number | null; signal: NodeJS.Signals | null }>(
+    (resolve, reject) => {
+      let open = 2;
+      let exit: { exitCode: number | null; signal: NodeJS.Signals | null } | undefined;
+      const finish = () => {
+        if (exit && open === 0) resolve(exit);
+      };
+      for (const stream of [child.stdout, child.stderr]) {
+        stream.on('close', () => {
+          open--;
+          finish();
+        });
+      }
+      child.on('error', (error: NodeJS.ErrnoException) =>
+        reject(spawnError(request.command, error.code ?? 'UNKNOWN', error.message)),
+      );
+      child.on('exit', (code, signal) => {
+        exit = { exitCode: code, signal };
+        // Background children still hold the pipes open; end them with the step.
+        signalGroup(child.pid, 'SIGKILL');
         finish();
       });
-    }
-    child.on('error', (error: NodeJS.ErrnoException) => reject(spawnError(request.command, error.code ?? 'UNKNOWN', error.message)));
-    child.on('exit', (code, signal) => {
-      exit = { exitCode: code, signal };
-      // Background children still hold the pipes open; end them with the step.
-      signalGroup(child.pid, 'SIGKILL');
-      finish();
-    });
-  });
+    },
+  );
   return { result, signal: (signal) => signalGroup(child.pid, signal) };
 }
 
@@ -98,15 +112,25 @@ class LauncherHelper {
   launch(request: LaunchRequest): LaunchedProcess {
     const child = this.connect();
     const id = this.nextId++;
-    const result = new Promise<{ exitCode: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-      this.pending.set(id, { request, resolve, reject });
-    });
+    const result = new Promise<{ exitCode: number | null; signal: NodeJS.Signals | null }>(
+      (resolve, reject) => {
+        this.pending.set(id, { request, resolve, reject });
+      },
+    );
     this.setRef(true);
-    child.send({ t: 'spawn', id, command: request.command, args: request.args, cwd: request.cwd, env: request.env } satisfies LauncherRequest);
+    child.send({
+      t: 'spawn',
+      id,
+      command: request.command,
+      args: request.args,
+      cwd: request.cwd,
+      env: request.env,
+    } satisfies LauncherRequest);
     return {
       result,
       signal: (signal) => {
-        if (this.child?.connected) this.child.send({ t: 'signal', id, signal } satisfies LauncherRequest);
+        if (this.child?.connected)
+          this.child.send({ t: 'signal', id, signal } satisfies LauncherRequest);
         else signalGroup(this.pending.get(id)?.pid, signal);
       },
     };
@@ -115,7 +139,11 @@ class LauncherHelper {
   private connect(): ChildProcess {
     if (this.child?.connected) return this.child;
     const entry = fileURLToPath(new URL('./launcher-process.js', import.meta.url));
-    const child = fork(entry, [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+    const child = fork(entry, [], {
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv: [],
+    });
     child.on('message', (reply: LauncherReply) => this.receive(reply));
     child.on('exit', () => this.helperExited(child));
     // A failed fork (EAGAIN, ENOMEM) fails the pending steps like a helper that died.
@@ -132,7 +160,10 @@ class LauncherHelper {
         pending.pid = reply.pid;
         break;
       case 'out':
-        pending.request.onOutput(Buffer.from(reply.data.buffer, reply.data.byteOffset, reply.data.byteLength), reply.fd);
+        pending.request.onOutput(
+          Buffer.from(reply.data.buffer, reply.data.byteOffset, reply.data.byteLength),
+          reply.fd,
+        );
         break;
       case 'exit':
         this.settle(reply.id);
@@ -157,13 +188,16 @@ class LauncherHelper {
     for (const [id, pending] of this.pending) {
       signalGroup(pending.pid, 'SIGKILL');
       this.pending.delete(id);
-      pending.reject(new Error('The step launcher process stopped unexpectedly; the step was killed.'));
+      pending.reject(
+        new Error('The step launcher process stopped unexpectedly; the step was killed.'),
+      );
     }
   }
 
   /** Keeps this process alive while steps run, and lets it exit when the helper is idle. */
   private setRef(active: boolean): void {
-    const child = this.child as (ChildProcess & { channel?: { ref(): void; unref(): void } }) | undefined;
+    const child = this.child as
+      (ChildProcess & { channel?: { ref(): void; unref(): void } }) | undefined;
     if (!child) return;
     if (active) {
       child.ref();

@@ -1,11 +1,25 @@
 import path from 'node:path';
 
 import { Cron } from 'croner';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
+import {
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  type Document,
+  type Node,
+  type Pair,
+} from 'yaml';
 import type { z } from 'zod';
 
 import type { ActionDefinition } from './action.js';
-import { ExpressionSyntaxError, hasExpression, parseCondition, parseTemplate } from './expressions.js';
+import {
+  ExpressionSyntaxError,
+  hasExpression,
+  parseCondition,
+  parseTemplate,
+} from './expressions.js';
 import { WorkflowFileError, type Problem } from './problems.js';
 import { workflowSchema, type JobDefinition, type WorkflowDefinition } from './schema.js';
 
@@ -51,7 +65,11 @@ export const JOB_ID_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]*$/;
  * (YAML syntax, schema, expressions, cron, job graph, actions) and reported
  * at once with its line and column; nothing is returned unless all pass.
  */
-export function parseWorkflow(text: string, file: string, actions: Map<string, ActionDefinition>): LoadedWorkflow {
+export function parseWorkflow(
+  text: string,
+  file: string,
+  actions: Map<string, ActionDefinition>,
+): LoadedWorkflow {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const displayFile = displayPath(file);
@@ -61,16 +79,28 @@ export function parseWorkflow(text: string, file: string, actions: Map<string, A
     return { line: pos.line, column: pos.col };
   };
   const locate = (target: PathSegment[], key = false): Position => at(nodeOffset(doc, target, key));
-  const report = (target: PathSegment[], message: string, key = false) => problems.push({ file: displayFile, ...locate(target, key), message });
+  const report = (target: PathSegment[], message: string, key = false) =>
+    problems.push({ file: displayFile, ...locate(target, key), message });
 
   for (const error of doc.errors) {
-    problems.push({ file: displayFile, ...at(error.pos[0]), message: error.message.split('\n')[0]! });
+    problems.push({
+      file: displayFile,
+      ...at(error.pos[0]),
+      message: error.message.split('\n')[0]!,
+    });
   }
   if (problems.length > 0) throw new WorkflowFileError(problems);
 
   const raw = doc.toJS({ maxAliasCount: 100 }) as unknown;
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new WorkflowFileError([{ file: displayFile, line: 1, column: 1, message: 'a workflow file must be a mapping with `on:` and `jobs:`' }]);
+    throw new WorkflowFileError([
+      {
+        file: displayFile,
+        line: 1,
+        column: 1,
+        message: 'a workflow file must be a mapping with `on:` and `jobs:`',
+      },
+    ]);
   }
   const parsed = workflowSchema.safeParse(raw);
   if (!parsed.success) {
@@ -116,7 +146,8 @@ type Report = (target: PathSegment[], message: string, key?: boolean) => void;
 function reportIssue(issue: z.core.$ZodIssue, prefix: PathSegment[], report: Report): void {
   const target = [...prefix, ...(issue.path as PathSegment[])];
   if (issue.code === 'unrecognized_keys') {
-    for (const key of issue.keys) report([...target, key], `unknown key "${key}"${where(target)}`, true);
+    for (const key of issue.keys)
+      report([...target, key], `unknown key "${key}"${where(target)}`, true);
     return;
   }
   if (issue.code === 'invalid_union' && issue.errors.length > 0) {
@@ -126,7 +157,11 @@ function reportIssue(issue: z.core.$ZodIssue, prefix: PathSegment[], report: Rep
       return;
     }
   }
-  if (issue.code === 'invalid_type' && / received undefined$/.test(issue.message) && target.length > 0) {
+  if (
+    issue.code === 'invalid_type' &&
+    / received undefined$/.test(issue.message) &&
+    target.length > 0
+  ) {
     const parent = target.slice(0, -1);
     report(parent, `missing key "${target[target.length - 1]}"${where(parent)}`);
     return;
@@ -135,7 +170,10 @@ function reportIssue(issue: z.core.$ZodIssue, prefix: PathSegment[], report: Rep
 }
 
 function depth(issues: z.core.$ZodIssue[]): number {
-  return Math.max(0, ...issues.map((issue) => issue.path.length + (issue.code === 'unrecognized_keys' ? 1 : 0)));
+  return Math.max(
+    0,
+    ...issues.map((issue) => issue.path.length + (issue.code === 'unrecognized_keys' ? 1 : 0)),
+  );
 }
 
 function where(target: PathSegment[]): string {
@@ -144,7 +182,10 @@ function where(target: PathSegment[]): string {
 
 function describe(target: PathSegment[]): string {
   if (target.length === 0) return 'the workflow';
-  return target.map((segment) => (typeof segment === 'number' ? `[${segment}]` : segment)).join('.').replace(/\.\[/g, '[');
+  return target
+    .map((segment) => (typeof segment === 'number' ? `[${segment}]` : segment))
+    .join('.')
+    .replace(/\.\[/g, '[');
 }
 
 /** Returns the source offset of the node at a path (or of the key when `key` is set), falling back to the nearest parent found. */
@@ -154,7 +195,9 @@ function nodeOffset(doc: Document, target: PathSegment[], key: boolean): number 
   for (let i = 0; i < target.length; i++) {
     const segment = target[i]!;
     if (isMap(node)) {
-      const pair: Pair<unknown, unknown> | undefined = node.items.find((item) => String(isScalar(item.key) ? item.key.value : item.key) === String(segment));
+      const pair: Pair<unknown, unknown> | undefined = node.items.find(
+        (item) => String(isScalar(item.key) ? item.key.value : item.key) === String(segment),
+      );
       if (!pair) break;
       const last = i === target.length - 1;
       const keyNode = pair.key as Node | null;
@@ -170,23 +213,37 @@ function nodeOffset(doc: Document, target: PathSegment[], key: boolean): number 
   return offset;
 }
 
-function checkJobs(definition: WorkflowDefinition, report: Report, actions: Map<string, ActionDefinition>): void {
+function checkJobs(
+  definition: WorkflowDefinition,
+  report: Report,
+  actions: Map<string, ActionDefinition>,
+): void {
   const jobIds = Object.keys(definition.jobs);
   for (const [jobId, job] of Object.entries(definition.jobs)) {
     if (!JOB_ID_PATTERN.test(jobId)) {
-      report(['jobs', jobId], `invalid job id "${jobId}": use letters, digits, _ and -, starting with a letter or _`, true);
+      report(
+        ['jobs', jobId],
+        `invalid job id "${jobId}": use letters, digits, _ and -, starting with a letter or _`,
+        true,
+      );
     }
     jobNeeds(job).forEach((need, index) => {
       if (!jobIds.includes(need)) {
-        const target = Array.isArray(job.needs) ? ['jobs', jobId, 'needs', index] : ['jobs', jobId, 'needs'];
-        report(target, `job "${jobId}" needs "${need}", which is not a job in this workflow (jobs: ${jobIds.join(', ')})`);
+        const target = Array.isArray(job.needs)
+          ? ['jobs', jobId, 'needs', index]
+          : ['jobs', jobId, 'needs'];
+        report(
+          target,
+          `job "${jobId}" needs "${need}", which is not a job in this workflow (jobs: ${jobIds.join(', ')})`,
+        );
       }
     });
     checkMatrix(jobId, job, report);
     checkSteps(jobId, job, report, actions);
   }
   const cycle = findCycle(definition);
-  if (cycle) report(['jobs', cycle[0]!, 'needs'], `jobs form a cycle through needs: ${cycle.join(' -> ')}`);
+  if (cycle)
+    report(['jobs', cycle[0]!, 'needs'], `jobs form a cycle through needs: ${cycle.join(' -> ')}`);
 }
 
 export function jobNeeds(job: JobDefinition): string[] {
@@ -226,21 +283,30 @@ function checkMatrix(jobId: string, job: JobDefinition, report: Report): void {
   for (const [key, value] of Object.entries(matrix)) {
     if (key === 'include' || key === 'exclude') {
       if (typeof value === 'string') continue;
-      const valid = Array.isArray(value) && value.every((item) => item && typeof item === 'object' && !Array.isArray(item));
+      const valid =
+        Array.isArray(value) &&
+        value.every((item) => item && typeof item === 'object' && !Array.isArray(item));
       if (!valid) report([...base, key], `matrix ${key} must be a list of mappings`);
       continue;
     }
     if (typeof value === 'string' && hasExpression(value)) continue;
-    if (!Array.isArray(value) || value.length === 0) report([...base, key], `matrix key "${key}" must be a non-empty list of values`);
+    if (!Array.isArray(value) || value.length === 0)
+      report([...base, key], `matrix key "${key}" must be a non-empty list of values`);
   }
 }
 
-function checkSteps(jobId: string, job: JobDefinition, report: Report, actions: Map<string, ActionDefinition>): void {
+function checkSteps(
+  jobId: string,
+  job: JobDefinition,
+  report: Report,
+  actions: Map<string, ActionDefinition>,
+): void {
   const seen = new Set<string>();
   job.steps.forEach((step, index) => {
     const target = ['jobs', jobId, 'steps', index];
     if (step.id) {
-      if (seen.has(step.id)) report([...target, 'id'], `duplicate step id "${step.id}" in job "${jobId}"`);
+      if (seen.has(step.id))
+        report([...target, 'id'], `duplicate step id "${step.id}" in job "${jobId}"`);
       seen.add(step.id);
     }
     if ((step.uses === undefined) === (step.run === undefined)) {
@@ -248,7 +314,12 @@ function checkSteps(jobId: string, job: JobDefinition, report: Report, actions: 
       return;
     }
     if (step.run !== undefined) {
-      if (step.with) report([...target, 'with'], '`with` applies to `uses` steps; pass values to a `run` step through `env`', true);
+      if (step.with)
+        report(
+          [...target, 'with'],
+          '`with` applies to `uses` steps; pass values to a `run` step through `env`',
+          true,
+        );
       return;
     }
     if (step.shell) report([...target, 'shell'], '`shell` applies to `run` steps only', true);
@@ -256,14 +327,28 @@ function checkSteps(jobId: string, job: JobDefinition, report: Report, actions: 
   });
 }
 
-function checkActionStep(uses: string, values: Record<string, unknown>, target: PathSegment[], report: Report, actions: Map<string, ActionDefinition>): void {
+function checkActionStep(
+  uses: string,
+  values: Record<string, unknown>,
+  target: PathSegment[],
+  report: Report,
+  actions: Map<string, ActionDefinition>,
+): void {
   const action = actions.get(uses);
   if (!action) {
-    report([...target, 'uses'], `unknown action "${uses}"; built-in actions are ${[...actions.keys()].join(', ')} (see \`opsbox action list\`)`);
+    report(
+      [...target, 'uses'],
+      `unknown action "${uses}"; built-in actions are ${[...actions.keys()].join(', ')} (see \`opsbox action list\`)`,
+    );
     return;
   }
   for (const key of Object.keys(values)) {
-    if (!(key in action.inputs)) report([...target, 'with', key], `action ${uses} has no input "${key}"; its inputs are ${Object.keys(action.inputs).join(', ')}`, true);
+    if (!(key in action.inputs))
+      report(
+        [...target, 'with', key],
+        `action ${uses} has no input "${key}"; its inputs are ${Object.keys(action.inputs).join(', ')}`,
+        true,
+      );
   }
   for (const [key, spec] of Object.entries(action.inputs)) {
     if (spec.required && spec.default === undefined && values[key] === undefined) {
@@ -276,10 +361,18 @@ function checkActionStep(uses: string, values: Record<string, unknown>, target: 
  * Parses every `${{ }}` in the file, and every `if:` (where the wrapper is
  * optional), so a typo is reported at load time instead of mid-run.
  */
-function checkExpressions(doc: Document, text: string, lineCounter: LineCounter, raw: Record<string, unknown>, file: string, problems: Problem[]): void {
+function checkExpressions(
+  doc: Document,
+  text: string,
+  lineCounter: LineCounter,
+  raw: Record<string, unknown>,
+  file: string,
+  problems: Problem[],
+): void {
   const visit = (value: unknown, target: PathSegment[]) => {
     if (typeof value === 'string') {
-      const isCondition = target[target.length - 1] === 'if' && (target.length === 3 || target.length === 5);
+      const isCondition =
+        target[target.length - 1] === 'if' && (target.length === 3 || target.length === 5);
       if (!isCondition && !hasExpression(value)) return;
       try {
         if (isCondition) parseCondition(value);
@@ -292,12 +385,20 @@ function checkExpressions(doc: Document, text: string, lineCounter: LineCounter,
       return;
     }
     if (Array.isArray(value)) value.forEach((item, index) => visit(item, [...target, index]));
-    else if (value && typeof value === 'object') for (const [key, item] of Object.entries(value)) visit(item, [...target, key]);
+    else if (value && typeof value === 'object')
+      for (const [key, item] of Object.entries(value)) visit(item, [...target, key]);
   };
   visit(raw, []);
 }
 
-function expressionPosition(doc: Document, text: string, lineCounter: LineCounter, target: PathSegment[], value: string, error: ExpressionSyntaxError): Position {
+function expressionPosition(
+  doc: Document,
+  text: string,
+  lineCounter: LineCounter,
+  target: PathSegment[],
+  value: string,
+  error: ExpressionSyntaxError,
+): Position {
   const nodeStart = nodeOffset(doc, target, false);
   const open = value.lastIndexOf('${{', error.column);
   const fragment = value.slice(Math.max(open, 0), error.column);
@@ -313,7 +414,10 @@ function checkSchedules(definition: WorkflowDefinition, report: Report): Schedul
     const target = ['on', 'schedule', index];
     const timezone = entry.timezone ?? 'UTC';
     if (!isTimeZone(timezone)) {
-      report([...target, 'timezone'], `unknown time zone "${timezone}"; use an IANA name such as Europe/Berlin or America/New_York`);
+      report(
+        [...target, 'timezone'],
+        `unknown time zone "${timezone}"; use an IANA name such as Europe/Berlin or America/New_York`,
+      );
       return;
     }
     const problem = cronProblem(entry.cron, timezone);
@@ -338,7 +442,8 @@ export function cronProblem(expression: string, timezone = 'UTC'): string | unde
   } catch (error) {
     return `invalid cron "${expression}": ${(error as Error).message.replace(/^CronPattern: /, '')}`;
   }
-  if (cron.nextRun() === null) return `cron "${expression}" never fires (no date matches it); fix the day and month fields`;
+  if (cron.nextRun() === null)
+    return `cron "${expression}" never fires (no date matches it); fix the day and month fields`;
   return undefined;
 }
 
@@ -360,12 +465,18 @@ function checkDispatchInputs(definition: WorkflowDefinition, report: Report): vo
       report(target, `input "${name}" is a choice and needs a non-empty \`options\` list`);
       continue;
     }
-    if (input.options && type !== 'choice') report([...target, 'options'], `\`options\` applies to inputs of type choice only`, true);
+    if (input.options && type !== 'choice')
+      report([...target, 'options'], `\`options\` applies to inputs of type choice only`, true);
     if (input.default === undefined) continue;
-    if (type === 'boolean' && typeof input.default !== 'boolean') report([...target, 'default'], `default of boolean input "${name}" must be true or false`);
-    if (type === 'number' && !Number.isFinite(Number(input.default))) report([...target, 'default'], `default of number input "${name}" must be a number`);
+    if (type === 'boolean' && typeof input.default !== 'boolean')
+      report([...target, 'default'], `default of boolean input "${name}" must be true or false`);
+    if (type === 'number' && !Number.isFinite(Number(input.default)))
+      report([...target, 'default'], `default of number input "${name}" must be a number`);
     if (type === 'choice' && !input.options!.map(String).includes(String(input.default))) {
-      report([...target, 'default'], `default "${input.default}" of input "${name}" is not one of its options (${input.options!.join(', ')})`);
+      report(
+        [...target, 'default'],
+        `default "${input.default}" of input "${name}" is not one of its options (${input.options!.join(', ')})`,
+      );
     }
   }
 }

@@ -30,16 +30,23 @@ export function registerWorkflowRoutes(app: FastifyInstance, context: Context): 
         id: entry.id,
         name: entry.workflow?.name ?? entry.id,
         enabled: store.isEnabled(entry.id),
-        schedules: entry.workflow?.schedules.map((s) => ({ cron: s.cron, timezone: s.timezone })) ?? [],
+        schedules:
+          entry.workflow?.schedules.map((s) => ({ cron: s.cron, timezone: s.timezone })) ?? [],
         error: entry.error ?? null,
       })),
     );
   });
 
-  app.post<{ Params: { workflow: string }; Body: { inputs?: Record<string, unknown> } | undefined }>('/workflows/:workflow/dispatches', async (request, reply) => {
+  app.post<{
+    Params: { workflow: string };
+    Body: { inputs?: Record<string, unknown> } | undefined;
+  }>('/workflows/:workflow/dispatches', async (request, reply) => {
     const inputs = request.body?.inputs ?? {};
     if (typeof inputs !== 'object' || inputs === null || Array.isArray(inputs)) {
-      throw new UserError('invalid', 'Invalid body: "inputs" must be an object of input names to values.');
+      throw new UserError(
+        'invalid',
+        'Invalid body: "inputs" must be an object of input names to values.',
+      );
     }
     const workflow = await resolveWorkflow(context, safeName(request.params.workflow));
     const { run } = await engine().dispatch(workflow, { event: 'workflow_dispatch', inputs });
@@ -47,10 +54,19 @@ export function registerWorkflowRoutes(app: FastifyInstance, context: Context): 
     return envelope(run);
   });
 
-  app.get<{ Querystring: { workflow?: string; status?: string; limit?: string } }>('/workflows/runs', async (request) => {
-    const limit = Math.max(1, Math.min(1000, Number(request.query.limit) || 50));
-    return envelope(engine().store.listRuns({ workflow: request.query.workflow, status: request.query.status, limit }));
-  });
+  app.get<{ Querystring: { workflow?: string; status?: string; limit?: string } }>(
+    '/workflows/runs',
+    async (request) => {
+      const limit = Math.max(1, Math.min(1000, Number(request.query.limit) || 50));
+      return envelope(
+        engine().store.listRuns({
+          workflow: request.query.workflow,
+          status: request.query.status,
+          limit,
+        }),
+      );
+    },
+  );
 
   app.get<{ Params: RunParams }>('/workflows/runs/:id', async (request) => {
     const store = engine().store;
@@ -64,16 +80,19 @@ export function registerWorkflowRoutes(app: FastifyInstance, context: Context): 
     return envelope(run);
   });
 
-  app.get<{ Params: RunParams; Querystring: { follow?: string; format?: string } }>('/workflows/runs/:id/logs', async (request, reply) => {
-    const store = engine().store;
-    const id = runId(request.params.id);
-    store.getRun(id);
-    const json = request.query.format === 'json';
-    const follow = request.query.follow === 'true' || request.query.follow === '1';
-    reply.header('content-type', json ? 'application/x-ndjson' : 'text/plain; charset=utf-8');
-    reply.header('cache-control', 'no-cache');
-    return reply.send(Readable.from(streamLog(context, store, id, follow, json)));
-  });
+  app.get<{ Params: RunParams; Querystring: { follow?: string; format?: string } }>(
+    '/workflows/runs/:id/logs',
+    async (request, reply) => {
+      const store = engine().store;
+      const id = runId(request.params.id);
+      store.getRun(id);
+      const json = request.query.format === 'json';
+      const follow = request.query.follow === 'true' || request.query.follow === '1';
+      reply.header('content-type', json ? 'application/x-ndjson' : 'text/plain; charset=utf-8');
+      reply.header('cache-control', 'no-cache');
+      return reply.send(Readable.from(streamLog(context, store, id, follow, json)));
+    },
+  );
 }
 
 /**
@@ -81,14 +100,23 @@ export function registerWorkflowRoutes(app: FastifyInstance, context: Context): 
  * until the run has finished and every line was sent. The stream ends when
  * the client disconnects, because Readable.from stops the generator.
  */
-async function* streamLog(context: Context, store: RunStore, id: number, follow: boolean, json: boolean): AsyncGenerator<string> {
+async function* streamLog(
+  context: Context,
+  store: RunStore,
+  id: number,
+  follow: boolean,
+  json: boolean,
+): AsyncGenerator<string> {
   const file = runLogPath(context, id);
   let offset = 0;
   for (;;) {
     const finished = FINISHED_RUN_STATUSES.includes(store.getRun(id).status);
     const chunk = readLog(file, offset);
     offset = chunk.offset;
-    if (chunk.lines.length > 0) yield chunk.lines.map((line) => (json ? JSON.stringify(line) : formatLogLine(line)) + '\n').join('');
+    if (chunk.lines.length > 0)
+      yield chunk.lines
+        .map((line) => (json ? JSON.stringify(line) : formatLogLine(line)) + '\n')
+        .join('');
     if (!follow || finished) return;
     await sleep(200);
   }
@@ -96,19 +124,25 @@ async function* streamLog(context: Context, store: RunStore, id: number, follow:
 
 function jobsWithSteps(store: RunStore, id: number) {
   const steps = store.steps(id);
-  return store.jobs(id).map((job) => ({ ...job, steps: steps.filter((step) => step.jobKey === job.key) }));
+  return store
+    .jobs(id)
+    .map((job) => ({ ...job, steps: steps.filter((step) => step.jobKey === job.key) }));
 }
 
 function runId(text: string): number {
   const id = Number(text);
-  if (!Number.isInteger(id) || id <= 0) throw new UserError('invalid', `Invalid run id "${text}": use a positive integer.`);
+  if (!Number.isInteger(id) || id <= 0)
+    throw new UserError('invalid', `Invalid run id "${text}": use a positive integer.`);
   return id;
 }
 
 /** Rejects a workflow name that is not a plain id, so a URL can never name a file path. */
 function safeName(name: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name) || name.includes('..') || /\.ya?ml$/i.test(name)) {
-    throw new UserError('invalid', `Invalid workflow name "${name}": use the file name without .yml, as \`opsbox workflow list\` shows it.`);
+    throw new UserError(
+      'invalid',
+      `Invalid workflow name "${name}": use the file name without .yml, as \`opsbox workflow list\` shows it.`,
+    );
   }
   return name;
 }

@@ -64,11 +64,21 @@ export class RunLog {
       this.dropped++;
       return;
     }
-    const line = JSON.stringify({ t: new Date().toISOString(), job, step, text: this.masker.mask(text) } satisfies LogLine) + '\n';
+    const line =
+      JSON.stringify({
+        t: new Date().toISOString(),
+        job,
+        step,
+        text: this.masker.mask(text),
+      } satisfies LogLine) + '\n';
     if (this.bytes + line.length > this.maxBytes) {
       this.dropped = 1;
       const note = `Log truncated: it reached the limit of ${this.maxBytes} bytes (OPSBOX_RUN_LOG_MAX_BYTES); later lines are dropped.`;
-      writeSync(this.fd, JSON.stringify({ t: new Date().toISOString(), job, step, text: note } satisfies LogLine) + '\n');
+      writeSync(
+        this.fd,
+        JSON.stringify({ t: new Date().toISOString(), job, step, text: note } satisfies LogLine) +
+          '\n',
+      );
       return;
     }
     this.bytes += writeSync(this.fd, line);
@@ -81,7 +91,13 @@ export class RunLog {
 
   close(): void {
     if (this.dropped > 1) {
-      writeSync(this.fd, JSON.stringify({ t: new Date().toISOString(), text: `${this.dropped - 1} more log lines were dropped.` } satisfies LogLine) + '\n');
+      writeSync(
+        this.fd,
+        JSON.stringify({
+          t: new Date().toISOString(),
+          text: `${this.dropped - 1} more log lines were dropped.`,
+        } satisfies LogLine) + '\n',
+      );
     }
     closeSync(this.fd);
   }

@@ -6,7 +6,13 @@ import type { Context } from '../core/context.js';
 import { UserError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Masker } from '../secrets/masker.js';
-import { ExpressionScope, parseCondition, parseTemplate, referencedSecrets, type TemplatePart } from './expressions.js';
+import {
+  ExpressionScope,
+  parseCondition,
+  parseTemplate,
+  referencedSecrets,
+  type TemplatePart,
+} from './expressions.js';
 import { scheduleKey, type LoadedWorkflow, type PathSegment } from './parse.js';
 import type { RunLog } from './run-log.js';
 import type { RunRecord, RunStore } from './store.js';
@@ -43,7 +49,12 @@ export function runContexts(scope: RunScope, jobId?: string): Record<string, unk
       workflow: scope.workflow.name,
       workflow_ref: scope.workflow.file,
       event_name: scope.run.event,
-      event: { inputs: scope.inputs, schedule: scope.workflow.schedules.find((s) => scheduleKey(scope.workflow.id, s) === scope.run.scheduleKey)?.cron },
+      event: {
+        inputs: scope.inputs,
+        schedule: scope.workflow.schedules.find(
+          (s) => scheduleKey(scope.workflow.id, s) === scope.run.scheduleKey,
+        )?.cron,
+      },
       workspace: scope.workspace,
       job: jobId,
     },
@@ -66,12 +77,23 @@ function runnerOs(): string {
  * becoming '' as on GitHub: a missing credential is better reported than
  * sent as an empty string.
  */
-export function renderString(scope: RunScope, expressions: ExpressionScope, value: string, where: PathSegment[]): string {
+export function renderString(
+  scope: RunScope,
+  expressions: ExpressionScope,
+  value: string,
+  where: PathSegment[],
+): string {
   return renderValue(scope, expressions, value, where, true) as string;
 }
 
 /** Like renderString, but a value that is one whole expression keeps its type (for matrix and fromJSON). */
-export function renderValue(scope: RunScope, expressions: ExpressionScope, value: string, where: PathSegment[], asString = false): unknown {
+export function renderValue(
+  scope: RunScope,
+  expressions: ExpressionScope,
+  value: string,
+  where: PathSegment[],
+  asString = false,
+): unknown {
   const parts = parseTemplate(value);
   checkSecrets(scope, parts, where);
   try {
@@ -82,9 +104,15 @@ export function renderValue(scope: RunScope, expressions: ExpressionScope, value
 }
 
 /** Evaluates an `if:` (a boolean is taken as is). */
-export function testCondition(scope: RunScope, expressions: ExpressionScope, condition: string | boolean | undefined, where: PathSegment[]): boolean {
+export function testCondition(
+  scope: RunScope,
+  expressions: ExpressionScope,
+  condition: string | boolean | undefined,
+  where: PathSegment[],
+): boolean {
   if (condition === undefined) condition = 'success()';
-  if (typeof condition === 'boolean') return condition && expressions.test(parseCondition('success()'));
+  if (typeof condition === 'boolean')
+    return condition && expressions.test(parseCondition('success()'));
   try {
     return expressions.test(parseCondition(condition));
   } catch (error) {
@@ -93,7 +121,12 @@ export function testCondition(scope: RunScope, expressions: ExpressionScope, con
 }
 
 /** Evaluates a flag such as `continue-on-error`, given as a boolean or an expression. */
-export function testFlag(scope: RunScope, expressions: ExpressionScope, value: string | boolean | undefined, where: PathSegment[]): boolean {
+export function testFlag(
+  scope: RunScope,
+  expressions: ExpressionScope,
+  value: string | boolean | undefined,
+  where: PathSegment[],
+): boolean {
   if (value === undefined) return false;
   if (typeof value === 'boolean') return value;
   const rendered = renderValue(scope, expressions, value, where);
@@ -105,7 +138,11 @@ function checkSecrets(scope: RunScope, parts: TemplatePart[], where: PathSegment
     if (typeof part === 'string') continue;
     for (const name of referencedSecrets(part.expr)) {
       if (!scope.secrets.has(name)) {
-        throw new UserError('invalid', `Secret ${name} is not set (used at ${scope.workflow.where(where)}). Set it with \`opsbox secret set ${name}\`.`, { code: 'SECRET_NOT_SET' });
+        throw new UserError(
+          'invalid',
+          `Secret ${name} is not set (used at ${scope.workflow.where(where)}). Set it with \`opsbox secret set ${name}\`.`,
+          { code: 'SECRET_NOT_SET' },
+        );
       }
     }
   }
@@ -114,7 +151,11 @@ function checkSecrets(scope: RunScope, parts: TemplatePart[], where: PathSegment
 function evaluationError(scope: RunScope, error: unknown, where: PathSegment[]): unknown {
   if (error instanceof UserError) return error;
   if (error instanceof ExpressionEvaluationError || error instanceof Error) {
-    return new UserError('invalid', `Expression failed at ${scope.workflow.where(where)}: ${scope.masker.mask(errorMessage(error))}`, { code: 'EXPRESSION_FAILED' });
+    return new UserError(
+      'invalid',
+      `Expression failed at ${scope.workflow.where(where)}: ${scope.masker.mask(errorMessage(error))}`,
+      { code: 'EXPRESSION_FAILED' },
+    );
   }
   return error;
 }

@@ -62,7 +62,23 @@ export class RunExecution {
     const tempDir = await createRunFolders(context, run.id, request.workspace);
     const log = await RunLog.open(runLogPath(context, run.id), masker, this.settings.logMaxBytes);
     const logger = context.logger.child({ run: run.id, workflow: run.workflow });
-    const scope: RunScope = { context, logger, store, run, workflow: request.workflow, inputs: request.inputs, vars: request.vars, secrets: request.secrets, masker, log, tempDir, workspace: request.workspace, killGraceMs: this.settings.killGraceMs, signal: this.controller.signal, summaries: [] };
+    const scope: RunScope = {
+      context,
+      logger,
+      store,
+      run,
+      workflow: request.workflow,
+      inputs: request.inputs,
+      vars: request.vars,
+      secrets: request.secrets,
+      masker,
+      log,
+      tempDir,
+      workspace: request.workspace,
+      killGraceMs: this.settings.killGraceMs,
+      signal: this.controller.signal,
+      summaries: [],
+    };
 
     store.startRun(run.id);
     logger.info({ event: run.event }, 'workflow:run:start');
@@ -96,7 +112,12 @@ export class RunExecution {
       status = 'interrupted';
       error = 'The server stopped during the run.';
     }
-    store.finishRun(run.id, { status, outputs: masker.maskDeep(outputs), summary: masker.mask(scope.summaries.join('\n')), error });
+    store.finishRun(run.id, {
+      status,
+      outputs: masker.maskDeep(outputs),
+      summary: masker.mask(scope.summaries.join('\n')),
+      error,
+    });
     logger.info({ status }, 'workflow:run:finish');
     return store.getRun(run.id);
   }
@@ -130,24 +151,42 @@ export class RunExecution {
   }
 
   /** Runs a job, or every combination of its matrix, and combines the results. */
-  private async executeJobGroup(scope: RunScope, jobId: string, needs: Record<string, NeedResult>): Promise<NeedResult> {
+  private async executeJobGroup(
+    scope: RunScope,
+    jobId: string,
+    needs: Record<string, NeedResult>,
+  ): Promise<NeedResult> {
     const job = scope.workflow.definition.jobs[jobId]!;
     const where = ['jobs', jobId];
     const flags = {
       failed: Object.values(needs).some((need) => need.result === 'failure'),
       cancelled: scope.signal.aborted,
-      blocked: Object.values(needs).some((need) => need.result === 'skipped' || need.result === 'cancelled'),
+      blocked: Object.values(needs).some(
+        (need) => need.result === 'skipped' || need.result === 'cancelled',
+      ),
     };
     const base = { ...runContexts(scope, jobId), needs, env: {} };
     const expressions = new ExpressionScope(base, flags);
     if (!testCondition(scope, expressions, job.if, [...where, 'if'])) {
-      scope.store.saveJob(scope.run.id, { key: jobId, jobId, status: 'skipped', matrix: null, outputs: null, error: null, startedAt: null, finishedAt: new Date().toISOString() });
+      scope.store.saveJob(scope.run.id, {
+        key: jobId,
+        jobId,
+        status: 'skipped',
+        matrix: null,
+        outputs: null,
+        error: null,
+        startedAt: null,
+        finishedAt: new Date().toISOString(),
+      });
       scope.log.write(`Job ${jobId} skipped: its condition is false.`, jobId);
       return { result: 'skipped', outputs: {} };
     }
 
     const combinations = this.combinations(scope, expressions, jobId);
-    const failFast = job.strategy ? job.strategy['fail-fast'] === undefined || testFlag(scope, expressions, job.strategy['fail-fast'], [...where, 'strategy', 'fail-fast']) : false;
+    const failFast = job.strategy
+      ? job.strategy['fail-fast'] === undefined ||
+        testFlag(scope, expressions, job.strategy['fail-fast'], [...where, 'strategy', 'fail-fast'])
+      : false;
     const maxParallel = job.strategy?.['max-parallel'] ?? combinations.length;
     const group = new AbortController();
     const outcomes: JobOutcome[] = [];
@@ -161,7 +200,12 @@ export class RunExecution {
           key: matrixJobKey(jobId, matrix),
           index: this.jobCounter++,
           matrix,
-          strategy: { 'fail-fast': failFast, 'job-index': index, 'job-total': combinations.length, 'max-parallel': maxParallel },
+          strategy: {
+            'fail-fast': failFast,
+            'job-index': index,
+            'job-total': combinations.length,
+            'max-parallel': maxParallel,
+          },
           needs,
         };
         const outcome = await executeJob(scope, instance, group.signal);
@@ -172,23 +216,43 @@ export class RunExecution {
     await Promise.all(Array.from({ length: Math.min(maxParallel, combinations.length) }, worker));
 
     const statuses = outcomes.map((outcome) => outcome.status);
-    const result = statuses.includes('failure') ? 'failure' : statuses.includes('cancelled') ? 'cancelled' : 'success';
+    const result = statuses.includes('failure')
+      ? 'failure'
+      : statuses.includes('cancelled')
+        ? 'cancelled'
+        : 'success';
     return { result, outputs: Object.assign({}, ...outcomes.map((outcome) => outcome.outputs)) };
   }
 
   private failJob(scope: RunScope, jobId: string, error: unknown): NeedResult {
     const message = scope.masker.mask(errorMessage(error));
     const now = new Date().toISOString();
-    scope.store.saveJob(scope.run.id, { key: jobId, jobId, status: 'failure', matrix: null, outputs: null, error: message, startedAt: now, finishedAt: now });
+    scope.store.saveJob(scope.run.id, {
+      key: jobId,
+      jobId,
+      status: 'failure',
+      matrix: null,
+      outputs: null,
+      error: message,
+      startedAt: now,
+      finishedAt: now,
+    });
     scope.log.write(`Error: ${message}`, jobId);
     return { result: 'failure', outputs: {} };
   }
 
-  private combinations(scope: RunScope, expressions: ExpressionScope, jobId: string): (MatrixCombination | undefined)[] {
+  private combinations(
+    scope: RunScope,
+    expressions: ExpressionScope,
+    jobId: string,
+  ): (MatrixCombination | undefined)[] {
     const matrix = scope.workflow.definition.jobs[jobId]!.strategy?.matrix;
     if (matrix === undefined) return [undefined];
     const where = ['jobs', jobId, 'strategy', 'matrix'];
-    const resolved = typeof matrix === 'string' ? renderValue(scope, expressions, matrix, where) : renderMatrixValues(scope, expressions, matrix, where);
+    const resolved =
+      typeof matrix === 'string'
+        ? renderValue(scope, expressions, matrix, where)
+        : renderMatrixValues(scope, expressions, matrix, where);
     const combinations = expandMatrix(resolved as Record<string, unknown>);
     return combinations.length > 0 ? combinations : [undefined];
   }
@@ -202,7 +266,11 @@ const createdFolders = new Set<string>();
  * each time. File system calls of the run go through the thread pool, off
  * the event loop that serves every other run.
  */
-async function createRunFolders(context: Context, runId: number, workspace: string): Promise<string> {
+async function createRunFolders(
+  context: Context,
+  runId: number,
+  workspace: string,
+): Promise<string> {
   for (const folder of [context.dataDir.path('runs'), context.dataDir.path('tmp'), workspace]) {
     if (createdFolders.has(folder)) continue;
     await mkdir(folder, { recursive: true, mode: 0o700 });
@@ -213,10 +281,16 @@ async function createRunFolders(context: Context, runId: number, workspace: stri
   return tempDir;
 }
 
-function renderMatrixValues(scope: RunScope, expressions: ExpressionScope, matrix: Record<string, unknown>, where: string[]): Record<string, unknown> {
+function renderMatrixValues(
+  scope: RunScope,
+  expressions: ExpressionScope,
+  matrix: Record<string, unknown>,
+  where: string[],
+): Record<string, unknown> {
   const resolved: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(matrix)) {
-    resolved[key] = typeof value === 'string' ? renderValue(scope, expressions, value, [...where, key]) : value;
+    resolved[key] =
+      typeof value === 'string' ? renderValue(scope, expressions, value, [...where, key]) : value;
   }
   return resolved;
 }

@@ -65,7 +65,9 @@ export class Scheduler {
   start(): void {
     const loop = () => {
       this.ticking = this.tick()
-        .catch((error) => this.logger.error({ err: errorMessage(error) }, 'workflow:schedule:error'))
+        .catch((error) =>
+          this.logger.error({ err: errorMessage(error) }, 'workflow:schedule:error'),
+        )
         .finally(() => {
           if (this.timer) this.timer = setTimeout(loop, this.tickMs).unref();
         });
@@ -129,27 +131,57 @@ export class Scheduler {
       const isLast = index === due.length - 1;
       let skipReason: string | undefined;
       if (!enabled) skipReason = 'the workflow is disabled';
-      else if (late && !(policy === 'run-once' && isLast)) skipReason = `missed: opsbox was not running at the planned time (missed-runs: ${policy})`;
+      else if (late && !(policy === 'run-once' && isLast))
+        skipReason = `missed: opsbox was not running at the planned time (missed-runs: ${policy})`;
       if (skipReason) {
-        if (this.store.claimFire({ scheduleKey: key, plannedAt, workflow: workflow.id, status: 'skipped', reason: skipReason })) {
-          this.logger.info({ workflow: workflow.id, plannedAt, reason: skipReason }, 'workflow:schedule:skip');
+        if (
+          this.store.claimFire({
+            scheduleKey: key,
+            plannedAt,
+            workflow: workflow.id,
+            status: 'skipped',
+            reason: skipReason,
+          })
+        ) {
+          this.logger.info(
+            { workflow: workflow.id, plannedAt, reason: skipReason },
+            'workflow:schedule:skip',
+          );
         }
         continue;
       }
-      const reason = late ? 'missed while opsbox was not running; started once (missed-runs: run-once)' : undefined;
-      if (!this.store.claimFire({ scheduleKey: key, plannedAt, workflow: workflow.id, status: 'started', reason })) continue;
+      const reason = late
+        ? 'missed while opsbox was not running; started once (missed-runs: run-once)'
+        : undefined;
+      if (
+        !this.store.claimFire({
+          scheduleKey: key,
+          plannedAt,
+          workflow: workflow.id,
+          status: 'started',
+          reason,
+        })
+      )
+        continue;
       await this.startRun(workflow, key, plannedAt);
     }
   }
 
   private async startRun(workflow: LoadedWorkflow, key: string, plannedAt: string): Promise<void> {
     try {
-      const { run } = await this.engine.dispatch(workflow, { event: 'schedule', scheduleKey: key, plannedAt });
+      const { run } = await this.engine.dispatch(workflow, {
+        event: 'schedule',
+        scheduleKey: key,
+        plannedAt,
+      });
       this.store.linkFire(key, plannedAt, run.id);
       this.logger.info({ workflow: workflow.id, plannedAt, run: run.id }, 'workflow:schedule:fire');
     } catch (error) {
       this.store.failFire(key, plannedAt, `could not start: ${errorMessage(error)}`);
-      this.logger.error({ workflow: workflow.id, plannedAt, err: errorMessage(error) }, 'workflow:schedule:error');
+      this.logger.error(
+        { workflow: workflow.id, plannedAt, err: errorMessage(error) },
+        'workflow:schedule:error',
+      );
     }
   }
 
@@ -166,7 +198,11 @@ export class Scheduler {
       cursor = last ? new Date(last) : now;
       this.cursors.set(key, cursor);
     }
-    const cron = new Cron(schedule.cron, { timezone: schedule.timezone, paused: true, mode: '5-part' });
+    const cron = new Cron(schedule.cron, {
+      timezone: schedule.timezone,
+      paused: true,
+      mode: '5-part',
+    });
     const due: Date[] = [];
     let next = cron.nextRun(cursor);
     while (next && next.getTime() <= now.getTime()) {

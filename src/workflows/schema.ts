@@ -9,7 +9,10 @@ import { z } from 'zod';
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
 const expressionOrBoolean = z.union([z.boolean(), z.string()]);
 const envMap = z.record(z.string(), scalar);
-const minutes = z.number().positive().max(7 * 24 * 60);
+const minutes = z
+  .number()
+  .positive()
+  .max(7 * 24 * 60);
 
 const runDefaults = z.strictObject({
   run: z
@@ -30,7 +33,13 @@ const retry = z.union([
 ]);
 
 export const stepSchema = z.strictObject({
-  id: z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'must start with a letter or _ and contain only letters, digits, _ and -').optional(),
+  id: z
+    .string()
+    .regex(
+      /^[A-Za-z_][A-Za-z0-9_-]*$/,
+      'must start with a letter or _ and contain only letters, digits, _ and -',
+    )
+    .optional(),
   name: z.string().optional(),
   if: expressionOrBoolean.optional(),
   uses: z.string().optional(),
@@ -93,7 +102,8 @@ const triggers = z.strictObject({
 /** `on: workflow_dispatch` and `on: [workflow_dispatch]` are shorthands of the object form. */
 const on = z.preprocess((value) => {
   if (typeof value === 'string') return { [value]: null };
-  if (Array.isArray(value) && value.every((item) => typeof item === 'string')) return Object.fromEntries(value.map((item) => [item, null]));
+  if (Array.isArray(value) && value.every((item) => typeof item === 'string'))
+    return Object.fromEntries(value.map((item) => [item, null]));
   return value;
 }, triggers);
 
@@ -115,7 +125,9 @@ export const workflowSchema = z.strictObject({
   'missed-runs': z.enum(['skip', 'run-once']).optional(),
   // Accepted so files written for GitHub load; opsbox has no token scopes.
   permissions: z.unknown().optional(),
-  jobs: z.record(z.string(), jobSchema).refine((jobs) => Object.keys(jobs).length > 0, 'a workflow needs at least one job'),
+  jobs: z
+    .record(z.string(), jobSchema)
+    .refine((jobs) => Object.keys(jobs).length > 0, 'a workflow needs at least one job'),
 });
 
 export type WorkflowDefinition = z.infer<typeof workflowSchema>;

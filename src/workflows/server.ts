@@ -14,12 +14,15 @@ export const workflowsExtension: ServerExtension = {
   async start(context: Context) {
     const engine = engineFor(context);
     const interrupted = engine.store.markInterrupted();
-    if (interrupted.length > 0) context.logger.warn({ runs: interrupted }, 'workflow:run:interrupted');
+    if (interrupted.length > 0)
+      context.logger.warn({ runs: interrupted }, 'workflow:run:interrupted');
     const scheduler = new Scheduler(context, engine);
     scheduler.start();
     const count = listWorkflowFiles(context).length;
     return {
-      banner: [`Workflows: ${count} file${count === 1 ? '' : 's'} in ${context.dataDir.path('workflows')}; the scheduler is running.`],
+      banner: [
+        `Workflows: ${count} file${count === 1 ? '' : 's'} in ${context.dataDir.path('workflows')}; the scheduler is running.`,
+      ],
       async stop() {
         await scheduler.stop();
         await engine.stop();

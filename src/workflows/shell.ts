@@ -41,7 +41,10 @@ export function resolveShell(shell: string | undefined): (script: string) => She
       return custom('python3 {0}', '.py');
     default:
       if (!shell!.includes('{0}')) {
-        throw new UserError('invalid', `Unknown shell "${shell}": use bash, sh, node, python, or a command with {0} for the script path.`);
+        throw new UserError(
+          'invalid',
+          `Unknown shell "${shell}": use bash, sh, node, python, or a command with {0} for the script path.`,
+        );
       }
       return custom(shell!, '');
   }
@@ -78,7 +81,13 @@ export async function runShell(options: ShellOptions): Promise<ShellResult> {
   const { command, args } = toCommand(file);
 
   const streams = { 1: new LineSplitter(options.onLine), 2: new LineSplitter(options.onLine) };
-  const launched = launch({ command, args, cwd: options.cwd, env: options.env, onOutput: (chunk, fd) => streams[fd].push(chunk) });
+  const launched = launch({
+    command,
+    args,
+    cwd: options.cwd,
+    env: options.env,
+    onOutput: (chunk, fd) => streams[fd].push(chunk),
+  });
   let killTimer: NodeJS.Timeout | undefined;
   const stop = () => {
     launched.signal('SIGTERM');
@@ -133,6 +142,11 @@ export function killGraceMs(env = process.env): number {
 }
 
 /** Returns the path, without extension, of a step's script inside a run's temp folder. */
-export function scriptPathFor(tempDir: string, jobIndex: number, stepNumber: number, attempt: number): string {
+export function scriptPathFor(
+  tempDir: string,
+  jobIndex: number,
+  stepNumber: number,
+  attempt: number,
+): string {
   return path.join(tempDir, `job${jobIndex}-step${stepNumber}-try${attempt}`);
 }

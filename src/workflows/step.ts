@@ -61,7 +61,11 @@ export async function executeStep(input: StepInput): Promise<StepResult> {
     attempt = await runAttempt(input, attempts);
     if (attempt.ok || input.signal.aborted || attempts === retry.attempts) break;
     const delay = retry.delayMs * (retry.exponential ? 2 ** (attempts - 1) : 1);
-    input.scope.log.write(`Attempt ${attempts} of ${retry.attempts} failed; retrying in ${delay / 1000}s.`, input.jobKey, input.number);
+    input.scope.log.write(
+      `Attempt ${attempts} of ${retry.attempts} failed; retrying in ${delay / 1000}s.`,
+      input.jobKey,
+      input.number,
+    );
     try {
       await sleep(delay, undefined, { signal: input.signal });
     } catch {
@@ -70,19 +74,50 @@ export async function executeStep(input: StepInput): Promise<StepResult> {
   }
   attempts = Math.min(attempts, retry.attempts);
 
-  const outcome = attempt.ok ? 'success' : input.signal.aborted && input.signal.reason === 'cancelled' ? 'cancelled' : 'failure';
+  const outcome = attempt.ok
+    ? 'success'
+    : input.signal.aborted && input.signal.reason === 'cancelled'
+      ? 'cancelled'
+      : 'failure';
   let conclusion: StepResult['conclusion'] = outcome;
-  if (outcome === 'failure' && testFlag(input.scope, input.expressions, input.step['continue-on-error'], [...input.where, 'continue-on-error'])) {
-    input.scope.log.write('The step failed; continuing because of continue-on-error.', input.jobKey, input.number);
+  if (
+    outcome === 'failure' &&
+    testFlag(input.scope, input.expressions, input.step['continue-on-error'], [
+      ...input.where,
+      'continue-on-error',
+    ])
+  ) {
+    input.scope.log.write(
+      'The step failed; continuing because of continue-on-error.',
+      input.jobKey,
+      input.number,
+    );
     conclusion = 'success';
   }
-  return { outcome, conclusion, outputs: attempt.outputs, env: attempt.env, path: attempt.path, attempts, exitCode: attempt.exitCode, error: attempt.error };
+  return {
+    outcome,
+    conclusion,
+    outputs: attempt.outputs,
+    env: attempt.env,
+    path: attempt.path,
+    attempts,
+    exitCode: attempt.exitCode,
+    error: attempt.error,
+  };
 }
 
-function retryPolicy(retry: StepDefinition['retry']): { attempts: number; delayMs: number; exponential: boolean } {
+function retryPolicy(retry: StepDefinition['retry']): {
+  attempts: number;
+  delayMs: number;
+  exponential: boolean;
+} {
   if (retry === undefined) return { attempts: 1, delayMs: 0, exponential: false };
   if (typeof retry === 'number') return { attempts: retry, delayMs: 1000, exponential: true };
-  return { attempts: retry.attempts, delayMs: retry['delay-seconds'] * 1000, exponential: retry.backoff === 'exponential' };
+  return {
+    attempts: retry.attempts,
+    delayMs: retry['delay-seconds'] * 1000,
+    exponential: retry.backoff === 'exponential',
+  };
 }
 
 async function runAttempt(input: StepInput, attempt: number): Promise<Attempt> {
@@ -91,9 +126,14 @@ async function runAttempt(input: StepInput, attempt: number): Promise<Attempt> {
   if (input.signal.aborted) forward();
   else input.signal.addEventListener('abort', forward, { once: true });
   const minutes = input.step['timeout-minutes'];
-  const timer = minutes ? setTimeout(() => controller.abort('timeout'), minutes * MINUTE) : undefined;
+  const timer = minutes
+    ? setTimeout(() => controller.abort('timeout'), minutes * MINUTE)
+    : undefined;
   try {
-    const result = input.step.run !== undefined ? await runScript(input, attempt, controller.signal) : await runAction(input, controller.signal);
+    const result =
+      input.step.run !== undefined
+        ? await runScript(input, attempt, controller.signal)
+        : await runAction(input, controller.signal);
     if (controller.signal.reason === 'timeout') {
       const message = `The step timed out after ${minutes} minutes; its processes were stopped.`;
       input.scope.log.write(message, input.jobKey, input.number);
@@ -119,7 +159,12 @@ async function runScript(input: StepInput, attempt: number, signal: AbortSignal)
   const { scope } = input;
   const script = renderString(scope, input.expressions, input.step.run!, [...input.where, 'run']);
   const base = scriptPathFor(scope.tempDir, input.jobIndex, input.number, attempt);
-  const files = { output: `${base}.output`, env: `${base}.env`, summary: `${base}.summary`, path: `${base}.path` };
+  const files = {
+    output: `${base}.output`,
+    env: `${base}.env`,
+    summary: `${base}.summary`,
+    path: `${base}.path`,
+  };
   const env = {
     ...input.env,
     GITHUB_OUTPUT: files.output,
@@ -139,15 +184,22 @@ async function runScript(input: StepInput, attempt: number, signal: AbortSignal)
     onLine: (line) => scope.log.write(line, input.jobKey, input.number),
   });
 
-  const [summary, outputText, envText, pathText] = await Promise.all([files.summary, files.output, files.env, files.path].map(readIfExists));
+  const [summary, outputText, envText, pathText] = await Promise.all(
+    [files.summary, files.output, files.env, files.path].map(readIfExists),
+  );
   if (summary!.trim() !== '') scope.summaries.push(summary!);
   const outputs = parseFileCommands(outputText!, '$GITHUB_OUTPUT');
   const stepEnv = parseFileCommands(envText!, '$GITHUB_ENV');
-  const paths = pathText!.split('\n').map((line) => line.trim()).filter(Boolean);
+  const paths = pathText!
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
   const ok = result.exitCode === 0;
   let error: string | null = null;
   if (!ok && !signal.aborted) {
-    error = result.signal ? `The process was stopped by ${result.signal}.` : `The process exited with code ${result.exitCode}.`;
+    error = result.signal
+      ? `The process was stopped by ${result.signal}.`
+      : `The process exited with code ${result.exitCode}.`;
     scope.log.write(`Error: ${error}`, input.jobKey, input.number);
   }
   return { ok, exitCode: result.exitCode, error, outputs, env: stepEnv, path: paths };
@@ -158,7 +210,10 @@ async function runAction(input: StepInput, signal: AbortSignal): Promise<Attempt
   const action = await findAction(input.step.uses!);
   const raw: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(input.step.with ?? {})) {
-    raw[key] = typeof value === 'string' ? renderString(scope, input.expressions, value, [...input.where, 'with', key]) : value;
+    raw[key] =
+      typeof value === 'string'
+        ? renderString(scope, input.expressions, value, [...input.where, 'with', key])
+        : value;
   }
   const inputs = coerceActionInputs(action, raw);
   const result = await action.run({

@@ -9,7 +9,12 @@ export type RunStatus = 'queued' | 'running' | 'success' | 'failure' | 'cancelle
 export type JobStatus = 'queued' | 'running' | 'success' | 'failure' | 'cancelled' | 'skipped';
 export type StepStatus = 'running' | 'success' | 'failure' | 'cancelled' | 'skipped';
 
-export const FINISHED_RUN_STATUSES: RunStatus[] = ['success', 'failure', 'cancelled', 'interrupted'];
+export const FINISHED_RUN_STATUSES: RunStatus[] = [
+  'success',
+  'failure',
+  'cancelled',
+  'interrupted',
+];
 
 export interface RunRecord {
   id: number;
@@ -85,8 +90,10 @@ export interface NewRun {
 export const OWNER = `${hostname()}:${process.pid}`;
 
 const now = () => new Date().toISOString();
-const json = (value: unknown) => (value === undefined || value === null ? null : JSON.stringify(value));
-const parse = <T>(text: string | null): T | null => (text === null ? null : (JSON.parse(text) as T));
+const json = (value: unknown) =>
+  value === undefined || value === null ? null : JSON.stringify(value);
+const parse = <T>(text: string | null): T | null =>
+  text === null ? null : (JSON.parse(text) as T);
 
 /**
  * Runs, jobs, steps and schedule fires in the state store. Every write is one
@@ -110,56 +117,92 @@ export class RunStore {
 
   createRun(run: NewRun): RunRecord {
     const insert = this.db.transaction(() => {
-      const { next } = this.sql('SELECT coalesce(max(number), 0) + 1 AS next FROM workflow_runs WHERE workflow = ?').get(run.workflow) as { next: number };
-      const result = this
-        .sql(
-          `INSERT INTO workflow_runs (workflow, workflow_name, number, file, event, status, inputs, concurrency_group, schedule_key, planned_at, owner, created_at)
+      const { next } = this.sql(
+        'SELECT coalesce(max(number), 0) + 1 AS next FROM workflow_runs WHERE workflow = ?',
+      ).get(run.workflow) as { next: number };
+      const result = this.sql(
+        `INSERT INTO workflow_runs (workflow, workflow_name, number, file, event, status, inputs, concurrency_group, schedule_key, planned_at, owner, created_at)
            VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(run.workflow, run.workflowName, next, run.file, run.event, JSON.stringify(run.inputs), run.concurrencyGroup ?? null, run.scheduleKey ?? null, run.plannedAt ?? null, OWNER, now());
+      ).run(
+        run.workflow,
+        run.workflowName,
+        next,
+        run.file,
+        run.event,
+        JSON.stringify(run.inputs),
+        run.concurrencyGroup ?? null,
+        run.scheduleKey ?? null,
+        run.plannedAt ?? null,
+        OWNER,
+        now(),
+      );
       return Number(result.lastInsertRowid);
     });
     return this.getRun(insert.immediate());
   }
 
   startRun(id: number): void {
-    this.sql("UPDATE workflow_runs SET status = 'running', started_at = ?, owner = ? WHERE id = ? AND status = 'queued'").run(now(), OWNER, id);
+    this.sql(
+      "UPDATE workflow_runs SET status = 'running', started_at = ?, owner = ? WHERE id = ? AND status = 'queued'",
+    ).run(now(), OWNER, id);
   }
 
-  finishRun(id: number, result: { status: RunStatus; outputs?: unknown; summary?: string; error?: string }): void {
-    this
-      .sql('UPDATE workflow_runs SET status = ?, outputs = ?, summary = ?, error = ?, finished_at = ? WHERE id = ?')
-      .run(result.status, json(result.outputs), result.summary || null, result.error ?? null, now(), id);
+  finishRun(
+    id: number,
+    result: { status: RunStatus; outputs?: unknown; summary?: string; error?: string },
+  ): void {
+    this.sql(
+      'UPDATE workflow_runs SET status = ?, outputs = ?, summary = ?, error = ?, finished_at = ? WHERE id = ?',
+    ).run(
+      result.status,
+      json(result.outputs),
+      result.summary || null,
+      result.error ?? null,
+      now(),
+      id,
+    );
   }
 
   getRun(id: number): RunRecord {
     const row = this.sql('SELECT * FROM workflow_runs WHERE id = ?').get(id) as RunRow | undefined;
-    if (!row) throw new UserError('not_found', `Run ${id} not found. List runs with \`opsbox workflow runs\`.`, { code: 'RUN_NOT_FOUND' });
+    if (!row)
+      throw new UserError(
+        'not_found',
+        `Run ${id} not found. List runs with \`opsbox workflow runs\`.`,
+        { code: 'RUN_NOT_FOUND' },
+      );
     return toRun(row);
   }
 
   listRuns(filter: { workflow?: string; status?: string; limit?: number } = {}): RunRecord[] {
-    const rows = this
-      .sql(
-        `SELECT * FROM workflow_runs
+    const rows = this.sql(
+      `SELECT * FROM workflow_runs
          WHERE (@workflow IS NULL OR workflow = @workflow) AND (@status IS NULL OR status = @status)
          ORDER BY id DESC LIMIT @limit`,
-      )
-      .all({ workflow: filter.workflow ?? null, status: filter.status ?? null, limit: filter.limit ?? 50 }) as RunRow[];
+    ).all({
+      workflow: filter.workflow ?? null,
+      status: filter.status ?? null,
+      limit: filter.limit ?? 50,
+    }) as RunRow[];
     return rows.map(toRun);
   }
 
   requestCancel(id: number): RunRecord {
     const run = this.getRun(id);
     if (FINISHED_RUN_STATUSES.includes(run.status)) {
-      throw new UserError('conflict', `Run ${id} already finished with status ${run.status}; nothing to cancel.`, { code: 'RUN_FINISHED' });
+      throw new UserError(
+        'conflict',
+        `Run ${id} already finished with status ${run.status}; nothing to cancel.`,
+        { code: 'RUN_FINISHED' },
+      );
     }
     this.sql('UPDATE workflow_runs SET cancel_requested = 1 WHERE id = ?').run(id);
     return this.getRun(id);
   }
 
   isCancelRequested(id: number): boolean {
-    const row = this.sql('SELECT cancel_requested FROM workflow_runs WHERE id = ?').get(id) as { cancel_requested: number } | undefined;
+    const row = this.sql('SELECT cancel_requested FROM workflow_runs WHERE id = ?').get(id) as
+      { cancel_requested: number } | undefined;
     return row?.cancel_requested === 1;
   }
 
@@ -170,7 +213,9 @@ export class RunStore {
    */
   markInterrupted(isAlive: (pid: number) => boolean = processAlive): number[] {
     const host = hostname();
-    const rows = this.sql("SELECT id, owner FROM workflow_runs WHERE status IN ('queued', 'running')").all() as { id: number; owner: string | null }[];
+    const rows = this.sql(
+      "SELECT id, owner FROM workflow_runs WHERE status IN ('queued', 'running')",
+    ).all() as { id: number; owner: string | null }[];
     const orphans = rows
       .filter((row) => {
         const [owner, pid] = (row.owner ?? '').split(':');
@@ -180,9 +225,15 @@ export class RunStore {
     const mark = this.db.transaction(() => {
       for (const id of orphans) {
         const message = 'The process running this run stopped before it finished.';
-        this.sql("UPDATE workflow_runs SET status = 'interrupted', error = ?, finished_at = ? WHERE id = ?").run(message, now(), id);
-        this.sql("UPDATE workflow_jobs SET status = 'cancelled', finished_at = ? WHERE run_id = ? AND status IN ('queued', 'running')").run(now(), id);
-        this.sql("UPDATE workflow_steps SET status = 'cancelled', finished_at = ? WHERE run_id = ? AND status = 'running'").run(now(), id);
+        this.sql(
+          "UPDATE workflow_runs SET status = 'interrupted', error = ?, finished_at = ? WHERE id = ?",
+        ).run(message, now(), id);
+        this.sql(
+          "UPDATE workflow_jobs SET status = 'cancelled', finished_at = ? WHERE run_id = ? AND status IN ('queued', 'running')",
+        ).run(now(), id);
+        this.sql(
+          "UPDATE workflow_steps SET status = 'cancelled', finished_at = ? WHERE run_id = ? AND status = 'running'",
+        ).run(now(), id);
       }
     });
     mark.immediate();
@@ -190,30 +241,52 @@ export class RunStore {
   }
 
   saveJob(runId: number, job: JobRecord): void {
-    this
-      .sql(
-        `INSERT INTO workflow_jobs (run_id, key, job_id, status, matrix, outputs, error, started_at, finished_at)
+    this.sql(
+      `INSERT INTO workflow_jobs (run_id, key, job_id, status, matrix, outputs, error, started_at, finished_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (run_id, key) DO UPDATE SET status = excluded.status, outputs = excluded.outputs, error = excluded.error,
            started_at = excluded.started_at, finished_at = excluded.finished_at`,
-      )
-      .run(runId, job.key, job.jobId, job.status, json(job.matrix), json(job.outputs), job.error, job.startedAt, job.finishedAt);
+    ).run(
+      runId,
+      job.key,
+      job.jobId,
+      job.status,
+      json(job.matrix),
+      json(job.outputs),
+      job.error,
+      job.startedAt,
+      job.finishedAt,
+    );
   }
 
   saveStep(runId: number, step: StepRecord): void {
-    this
-      .sql(
-        `INSERT INTO workflow_steps (run_id, job_key, number, step_id, name, status, outcome, outputs, attempts, exit_code, error, started_at, finished_at)
+    this.sql(
+      `INSERT INTO workflow_steps (run_id, job_key, number, step_id, name, status, outcome, outputs, attempts, exit_code, error, started_at, finished_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (run_id, job_key, number) DO UPDATE SET name = excluded.name, status = excluded.status, outcome = excluded.outcome,
            outputs = excluded.outputs, attempts = excluded.attempts, exit_code = excluded.exit_code, error = excluded.error,
            started_at = excluded.started_at, finished_at = excluded.finished_at`,
-      )
-      .run(runId, step.jobKey, step.number, step.stepId, step.name, step.status, step.outcome, json(step.outputs), step.attempts, step.exitCode, step.error, step.startedAt, step.finishedAt);
+    ).run(
+      runId,
+      step.jobKey,
+      step.number,
+      step.stepId,
+      step.name,
+      step.status,
+      step.outcome,
+      json(step.outputs),
+      step.attempts,
+      step.exitCode,
+      step.error,
+      step.startedAt,
+      step.finishedAt,
+    );
   }
 
   jobs(runId: number): JobRecord[] {
-    const rows = this.sql('SELECT * FROM workflow_jobs WHERE run_id = ? ORDER BY rowid').all(runId) as JobRow[];
+    const rows = this.sql('SELECT * FROM workflow_jobs WHERE run_id = ? ORDER BY rowid').all(
+      runId,
+    ) as JobRow[];
     return rows.map((row) => ({
       key: row.key,
       jobId: row.job_id,
@@ -227,7 +300,9 @@ export class RunStore {
   }
 
   steps(runId: number): StepRecord[] {
-    const rows = this.sql('SELECT * FROM workflow_steps WHERE run_id = ? ORDER BY rowid').all(runId) as StepRow[];
+    const rows = this.sql('SELECT * FROM workflow_steps WHERE run_id = ? ORDER BY rowid').all(
+      runId,
+    ) as StepRow[];
     return rows.map((row) => ({
       jobKey: row.job_key,
       number: row.number,
@@ -245,14 +320,16 @@ export class RunStore {
   }
 
   isEnabled(workflow: string): boolean {
-    const row = this.sql('SELECT enabled FROM workflow_settings WHERE workflow = ?').get(workflow) as { enabled: number } | undefined;
+    const row = this.sql('SELECT enabled FROM workflow_settings WHERE workflow = ?').get(
+      workflow,
+    ) as { enabled: number } | undefined;
     return row ? row.enabled === 1 : true;
   }
 
   setEnabled(workflow: string, enabled: boolean): void {
-    this
-      .sql('INSERT INTO workflow_settings (workflow, enabled, updated_at) VALUES (?, ?, ?) ON CONFLICT (workflow) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at')
-      .run(workflow, enabled ? 1 : 0, now());
+    this.sql(
+      'INSERT INTO workflow_settings (workflow, enabled, updated_at) VALUES (?, ?, ?) ON CONFLICT (workflow) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at',
+    ).run(workflow, enabled ? 1 : 0, now());
   }
 
   /**
@@ -260,32 +337,46 @@ export class RunStore {
    * lets exactly one caller win, however many schedulers share the store;
    * returns false when the fire was already recorded.
    */
-  claimFire(fire: { scheduleKey: string; plannedAt: string; workflow: string; status: 'started' | 'skipped'; reason?: string }): boolean {
-    const result = this
-      .sql('INSERT OR IGNORE INTO schedule_fires (schedule_key, planned_at, workflow, status, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(fire.scheduleKey, fire.plannedAt, fire.workflow, fire.status, fire.reason ?? null, now());
+  claimFire(fire: {
+    scheduleKey: string;
+    plannedAt: string;
+    workflow: string;
+    status: 'started' | 'skipped';
+    reason?: string;
+  }): boolean {
+    const result = this.sql(
+      'INSERT OR IGNORE INTO schedule_fires (schedule_key, planned_at, workflow, status, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+    ).run(fire.scheduleKey, fire.plannedAt, fire.workflow, fire.status, fire.reason ?? null, now());
     return result.changes === 1;
   }
 
   linkFire(scheduleKey: string, plannedAt: string, runId: number): void {
-    this.sql('UPDATE schedule_fires SET run_id = ? WHERE schedule_key = ? AND planned_at = ?').run(runId, scheduleKey, plannedAt);
+    this.sql('UPDATE schedule_fires SET run_id = ? WHERE schedule_key = ? AND planned_at = ?').run(
+      runId,
+      scheduleKey,
+      plannedAt,
+    );
   }
 
   /** Marks a claimed fire whose run could not start, keeping the reason in the history. */
   failFire(scheduleKey: string, plannedAt: string, reason: string): void {
-    this.sql("UPDATE schedule_fires SET status = 'failed', reason = ? WHERE schedule_key = ? AND planned_at = ?").run(reason, scheduleKey, plannedAt);
+    this.sql(
+      "UPDATE schedule_fires SET status = 'failed', reason = ? WHERE schedule_key = ? AND planned_at = ?",
+    ).run(reason, scheduleKey, plannedAt);
   }
 
   /** Returns the latest planned instant recorded for a schedule, as an ISO string. */
   lastFire(scheduleKey: string): string | undefined {
-    const row = this.sql('SELECT max(planned_at) AS last FROM schedule_fires WHERE schedule_key = ?').get(scheduleKey) as { last: string | null };
+    const row = this.sql(
+      'SELECT max(planned_at) AS last FROM schedule_fires WHERE schedule_key = ?',
+    ).get(scheduleKey) as { last: string | null };
     return row.last ?? undefined;
   }
 
   fires(workflow?: string, limit = 50): FireRecord[] {
-    const rows = this
-      .sql('SELECT * FROM schedule_fires WHERE (@workflow IS NULL OR workflow = @workflow) ORDER BY planned_at DESC LIMIT @limit')
-      .all({ workflow: workflow ?? null, limit }) as FireRow[];
+    const rows = this.sql(
+      'SELECT * FROM schedule_fires WHERE (@workflow IS NULL OR workflow = @workflow) ORDER BY planned_at DESC LIMIT @limit',
+    ).all({ workflow: workflow ?? null, limit }) as FireRow[];
     return rows.map((row) => ({
       scheduleKey: row.schedule_key,
       plannedAt: row.planned_at,

@@ -20,14 +20,18 @@ describe('opsbox secret', () => {
   };
 
   it('stores a value from stdin without the trailing newline', () => {
-    const result = check(runCli(['secret', 'set', 'db_password'], { dataDir, input: 'correct horse\n' }));
+    const result = check(
+      runCli(['secret', 'set', 'db_password'], { dataDir, input: 'correct horse\n' }),
+    );
     assert.equal(result.stderr, 'Stored secret DB_PASSWORD.\n');
     assert.equal(result.stdout, '');
   });
 
   it('encrypts at rest with a 0600 key file', () => {
     const db = new Database(path.join(dataDir, 'state.db'), { readonly: true });
-    const row = db.prepare('SELECT sealed FROM secrets WHERE name = ?').get('DB_PASSWORD') as { sealed: string };
+    const row = db.prepare('SELECT sealed FROM secrets WHERE name = ?').get('DB_PASSWORD') as {
+      sealed: string;
+    };
     db.close();
     assert.match(row.sealed, /^v1:/);
     assert.ok(!row.sealed.includes('correct horse'));
@@ -35,21 +39,33 @@ describe('opsbox secret', () => {
   });
 
   it('replaces a value given with --body', () => {
-    const result = check(runCli(['secret', 'set', 'DB_PASSWORD', '--body', 'battery staple'], { dataDir }));
+    const result = check(
+      runCli(['secret', 'set', 'DB_PASSWORD', '--body', 'battery staple'], { dataDir }),
+    );
     assert.equal(result.stderr, 'Updated secret DB_PASSWORD.\n');
   });
 
   it('stores every line of an env file', () => {
     const file = path.join(temp.dir, 'prod.env');
-    writeFileSync(file, '# production\nAPI_TOKEN=abc123\nexport PG_URL="postgres://u:p@127.0.0.1/db"\n');
+    writeFileSync(
+      file,
+      '# production\nAPI_TOKEN=abc123\nexport PG_URL="postgres://u:p@127.0.0.1/db"\n',
+    );
     const result = check(runCli(['secret', 'set', '--env-file', file, '--json'], { dataDir }));
     assert.deepEqual(JSON.parse(result.stdout), { stored: ['API_TOKEN', 'PG_URL'] });
   });
 
   it('lists names and dates but never values', () => {
     const result = check(runCli(['secret', 'list', '--json'], { dataDir }));
-    const secrets = JSON.parse(result.stdout) as { name: string; createdAt: string; updatedAt: string }[];
-    assert.deepEqual(secrets.map((s) => s.name), ['API_TOKEN', 'DB_PASSWORD', 'PG_URL']);
+    const secrets = JSON.parse(result.stdout) as {
+      name: string;
+      createdAt: string;
+      updatedAt: string;
+    }[];
+    assert.deepEqual(
+      secrets.map((s) => s.name),
+      ['API_TOKEN', 'DB_PASSWORD', 'PG_URL'],
+    );
     assert.ok(!result.stdout.includes('abc123'));
     assert.ok(!result.stdout.includes('battery'));
     assert.match(secrets[0]!.createdAt, /^\d{4}-\d\d-\d\dT/);
@@ -57,7 +73,10 @@ describe('opsbox secret', () => {
 
   it('rejects an invalid name with exit code 3', () => {
     const result = check(runCli(['secret', 'set', '1BAD', '--body', 'x'], { dataDir }), 3);
-    assert.equal(result.stderr, 'opsbox: Invalid secret name "1BAD": use letters, digits and underscores, not starting with a digit.\n');
+    assert.equal(
+      result.stderr,
+      'opsbox: Invalid secret name "1BAD": use letters, digits and underscores, not starting with a digit.\n',
+    );
   });
 
   it('rejects an empty value', () => {
@@ -68,26 +87,35 @@ describe('opsbox secret', () => {
   it('deletes a secret and reports a missing one', () => {
     check(runCli(['secret', 'delete', 'api_token'], { dataDir }));
     const missing = check(runCli(['secret', 'delete', 'API_TOKEN'], { dataDir }), 4);
-    assert.equal(missing.stderr, 'opsbox: Secret "API_TOKEN" not found. List secrets with `opsbox secret list`.\n');
+    assert.equal(
+      missing.stderr,
+      'opsbox: Secret "API_TOKEN" not found. List secrets with `opsbox secret list`.\n',
+    );
   });
 
   it('reads a value from a hidden prompt on a terminal', async () => {
     // script(1) gives the CLI a pseudo-terminal, so stdin.isTTY is true as for a person typing.
     const command = `${process.execPath} ${BIN} --data-dir ${dataDir} secret set PROMPTED`;
-    const child = spawn('script', ['-qc', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn('script', ['-qc', command, '/dev/null'], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     let screen = '';
     const code = await new Promise<number | null>((resolve) => {
       child.stdout.on('data', (chunk: Buffer) => {
         screen += chunk.toString();
         // Type only once the prompt is shown, when echo is already off.
-        if (screen.includes('Value for PROMPTED: ') && !child.stdin.writableEnded) child.stdin.end('hunter2\r');
+        if (screen.includes('Value for PROMPTED: ') && !child.stdin.writableEnded)
+          child.stdin.end('hunter2\r');
       });
       child.on('close', resolve);
     });
     assert.equal(code, 0, screen);
     assert.ok(!screen.includes('hunter2'), `the value was echoed: ${screen}`);
     const file = path.join(temp.dir, 'check.yml');
-    writeFileSync(file, 'on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - run: test "${{ secrets.PROMPTED }}" = hunter2\n');
+    writeFileSync(
+      file,
+      'on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - run: test "${{ secrets.PROMPTED }}" = hunter2\n',
+    );
     check(runCli(['workflow', 'run', file], { dataDir }));
   });
 
@@ -95,8 +123,17 @@ describe('opsbox secret', () => {
     const key = readFileSync(path.join(dataDir, 'secret.key'), 'utf8').trim();
     const wrongKey = key.slice(0, -1) + (key.endsWith('0') ? '1' : '0');
     const file = path.join(temp.dir, 'wf.yml');
-    writeFileSync(file, 'on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - run: echo "${{ secrets.DB_PASSWORD }}"\n');
-    const result = check(runCli(['workflow', 'run', file], { dataDir, env: { OPSBOX_SECRET_KEY: wrongKey } }), 8);
-    assert.match(result.stderr, /^opsbox: Cannot decrypt a stored secret: the secret key is wrong\./);
+    writeFileSync(
+      file,
+      'on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - run: echo "${{ secrets.DB_PASSWORD }}"\n',
+    );
+    const result = check(
+      runCli(['workflow', 'run', file], { dataDir, env: { OPSBOX_SECRET_KEY: wrongKey } }),
+      8,
+    );
+    assert.match(
+      result.stderr,
+      /^opsbox: Cannot decrypt a stored secret: the secret key is wrong\./,
+    );
   });
 });

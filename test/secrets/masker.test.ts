@@ -22,7 +22,10 @@ describe('Masker', () => {
     for (const prefix of ['', 'a', 'ab', 'user:', 'xyz:']) {
       const encoded = Buffer.from(`${prefix}hunter2-secret:tail`).toString('base64');
       const masked = masker.mask(encoded);
-      assert.ok(masked.includes(MASK), `base64 of "${prefix}hunter2-secret:tail" was not masked: ${masked}`);
+      assert.ok(
+        masked.includes(MASK),
+        `base64 of "${prefix}hunter2-secret:tail" was not masked: ${masked}`,
+      );
     }
     assert.equal(masker.mask(Buffer.from('hunter2-secret').toString('base64')), MASK);
   });
@@ -63,7 +66,10 @@ describe('Masker', () => {
 
   it('masks strings inside nested values', () => {
     const masker = new Masker(['topsecret']);
-    assert.deepEqual(masker.maskDeep({ a: ['x topsecret', 1], topsecret: true }), { a: [`x ${MASK}`, 1], [MASK]: true });
+    assert.deepEqual(masker.maskDeep({ a: ['x topsecret', 1], topsecret: true }), {
+      a: [`x ${MASK}`, 1],
+      [MASK]: true,
+    });
   });
 
   it('does not mask short derived fragments', () => {

@@ -9,7 +9,8 @@ import { ROOT } from '../helpers/cli.js';
  * the storage emulator; they grant nothing outside a local azurite.
  */
 export const AZURITE_ACCOUNT = 'devstoreaccount1';
-export const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+export const AZURITE_KEY =
+  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
 export interface RunningAzurite {
   endpoint: string;
@@ -35,8 +36,10 @@ export async function startAzurite(workDir: string): Promise<RunningAzurite> {
     process.execPath,
     [
       path.join(ROOT, 'node_modules', 'azurite', 'dist', 'src', 'blob', 'main.js'),
-      '--blobHost', '127.0.0.1',
-      '--blobPort', String(port),
+      '--blobHost',
+      '127.0.0.1',
+      '--blobPort',
+      String(port),
       '--inMemoryPersistence',
       '--disableTelemetry',
       '--skipApiVersionCheck',
@@ -46,7 +49,10 @@ export async function startAzurite(workDir: string): Promise<RunningAzurite> {
   );
   await new Promise<void>((resolve, reject) => {
     let output = '';
-    const timer = setTimeout(() => reject(new Error(`azurite did not start in 30 s: ${output}`)), 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`azurite did not start in 30 s: ${output}`)),
+      30_000,
+    );
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       if (output.includes('successfully listens')) {

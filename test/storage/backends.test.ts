@@ -40,7 +40,9 @@ async function text(client: S3Client, bucket: string, key: string): Promise<stri
 }
 
 async function remoteKeys(prefix = ''): Promise<string[]> {
-  const page = await remote.client.send(new ListObjectsV2Command({ Bucket: 'remote', Prefix: prefix }));
+  const page = await remote.client.send(
+    new ListObjectsV2Command({ Bucket: 'remote', Prefix: prefix }),
+  );
   return (page.Contents ?? []).map((entry) => entry.Key!);
 }
 
@@ -51,9 +53,21 @@ async function azureKeys(prefix = ''): Promise<string[]> {
 }
 
 /** Runs the same S3 calls against a bucket whatever its backend. `where` lists the backend's own keys. */
-async function exerciseBucket(bucket: string, where: () => Promise<string[]>, storedPrefix: string): Promise<void> {
+async function exerciseBucket(
+  bucket: string,
+  where: () => Promise<string[]>,
+  storedPrefix: string,
+): Promise<void> {
   const client = local.client;
-  const put = await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'docs/a b+c.txt', Body: 'first', ContentType: 'text/plain', Metadata: { 'x-team': 'ops' } }));
+  const put = await client.send(
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: 'docs/a b+c.txt',
+      Body: 'first',
+      ContentType: 'text/plain',
+      Metadata: { 'x-team': 'ops' },
+    }),
+  );
   assert.equal(put.ETag, `"${md5(Buffer.from('first'))}"`);
   assert.equal(await text(client, bucket, 'docs/a b+c.txt'), 'first');
   const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'docs/a b+c.txt' }));
@@ -61,12 +75,18 @@ async function exerciseBucket(bucket: string, where: () => Promise<string[]>, st
   assert.deepEqual(head.Metadata, { 'x-team': 'ops' });
   assert.equal(head.ContentLength, 5);
 
-  const range = await client.send(new GetObjectCommand({ Bucket: bucket, Key: 'docs/a b+c.txt', Range: 'bytes=1-3' }));
+  const range = await client.send(
+    new GetObjectCommand({ Bucket: bucket, Key: 'docs/a b+c.txt', Range: 'bytes=1-3' }),
+  );
   assert.equal(await range.Body!.transformToString(), 'irs');
   assert.equal(range.ContentRange, 'bytes 1-3/5');
 
   const big = randomBytes(11 * 1024 * 1024);
-  const upload = await new Upload({ client, params: { Bucket: bucket, Key: 'big.bin', Body: Readable.from([big]) }, partSize: 5 * 1024 * 1024 }).done();
+  const upload = await new Upload({
+    client,
+    params: { Bucket: bucket, Key: 'big.bin', Body: Readable.from([big]) },
+    partSize: 5 * 1024 * 1024,
+  }).done();
   const bigGet = await client.send(new GetObjectCommand({ Bucket: bucket, Key: 'big.bin' }));
   assert.equal(md5(Buffer.from(await bigGet.Body!.transformToByteArray())), md5(big));
   // A remote S3 service computes its own ETag for the upload; what matters is
@@ -75,17 +95,44 @@ async function exerciseBucket(bucket: string, where: () => Promise<string[]>, st
   const bigListed = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'big' }));
   assert.equal(bigListed.Contents?.[0]?.ETag, upload.ETag);
 
-  await client.send(new CopyObjectCommand({ Bucket: bucket, Key: 'docs/copy.txt', CopySource: `${bucket}/${encodeURIComponent('docs/a b+c.txt')}` }));
-  await assert.rejects(client.send(new PutObjectCommand({ Bucket: bucket, Key: 'docs/copy.txt', Body: 'x', IfNoneMatch: '*' })), (error: unknown) => error instanceof S3ServiceException && error.name === 'PreconditionFailed');
+  await client.send(
+    new CopyObjectCommand({
+      Bucket: bucket,
+      Key: 'docs/copy.txt',
+      CopySource: `${bucket}/${encodeURIComponent('docs/a b+c.txt')}`,
+    }),
+  );
+  await assert.rejects(
+    client.send(
+      new PutObjectCommand({ Bucket: bucket, Key: 'docs/copy.txt', Body: 'x', IfNoneMatch: '*' }),
+    ),
+    (error: unknown) => error instanceof S3ServiceException && error.name === 'PreconditionFailed',
+  );
 
   const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket, Delimiter: '/' }));
-  assert.deepEqual(listed.Contents?.map((entry) => entry.Key), ['big.bin']);
-  assert.deepEqual(listed.CommonPrefixes?.map((entry) => entry.Prefix), ['docs/']);
-  assert.deepEqual((await where()).sort(), [`${storedPrefix}big.bin`, `${storedPrefix}docs/a b+c.txt`, `${storedPrefix}docs/copy.txt`]);
+  assert.deepEqual(
+    listed.Contents?.map((entry) => entry.Key),
+    ['big.bin'],
+  );
+  assert.deepEqual(
+    listed.CommonPrefixes?.map((entry) => entry.Prefix),
+    ['docs/'],
+  );
+  assert.deepEqual((await where()).sort(), [
+    `${storedPrefix}big.bin`,
+    `${storedPrefix}docs/a b+c.txt`,
+    `${storedPrefix}docs/copy.txt`,
+  ]);
 
   await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'docs/copy.txt' }));
-  await assert.rejects(client.send(new GetObjectCommand({ Bucket: bucket, Key: 'docs/copy.txt' })), (error: unknown) => error instanceof S3ServiceException && error.name === 'NoSuchKey');
-  assert.deepEqual((await where()).sort(), [`${storedPrefix}big.bin`, `${storedPrefix}docs/a b+c.txt`]);
+  await assert.rejects(
+    client.send(new GetObjectCommand({ Bucket: bucket, Key: 'docs/copy.txt' })),
+    (error: unknown) => error instanceof S3ServiceException && error.name === 'NoSuchKey',
+  );
+  assert.deepEqual((await where()).sort(), [
+    `${storedPrefix}big.bin`,
+    `${storedPrefix}docs/a b+c.txt`,
+  ]);
 }
 
 describe('S3 and Azure backends', () => {
@@ -95,7 +142,10 @@ describe('S3 and Azure backends', () => {
     local = await startFixture('s3-local');
     await remote.client.send(new CreateBucketCommand({ Bucket: 'remote' }));
     azurite = await startAzurite(azuriteDir.dir);
-    azureContainer = new ContainerClient(`${azurite.endpoint}/blobs`, new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY));
+    azureContainer = new ContainerClient(
+      `${azurite.endpoint}/blobs`,
+      new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY),
+    );
     await azureContainer.create();
   });
   after(async () => {
@@ -122,14 +172,30 @@ describe('S3 and Azure backends', () => {
 
   it('fronts a container on Azure Blob', async () => {
     const storage = new StorageService(local.context);
-    await storage.createRemoteBucket('blobs', { backend: 'azure', endpoint: azurite.endpoint, accountName: AZURITE_ACCOUNT, accountKey: AZURITE_KEY, container: 'blobs', prefix: 'p/' });
+    await storage.createRemoteBucket('blobs', {
+      backend: 'azure',
+      endpoint: azurite.endpoint,
+      accountName: AZURITE_ACCOUNT,
+      accountKey: AZURITE_KEY,
+      container: 'blobs',
+      prefix: 'p/',
+    });
     await exerciseBucket('blobs', () => azureKeys('p/'), 'p/');
   });
 
   it('rejects a remote bucket with wrong credentials and keeps nothing', async () => {
     const storage = new StorageService(local.context);
     await assert.rejects(
-      storage.createRemoteBucket('broken', { backend: 's3', endpoint: remote.server.url, region: 'us-east-1', bucket: 'remote', prefix: '', accessKeyId: remote.accessKeyId, secretAccessKey: 'wrong', forcePathStyle: true }),
+      storage.createRemoteBucket('broken', {
+        backend: 's3',
+        endpoint: remote.server.url,
+        region: 'us-east-1',
+        bucket: 'remote',
+        prefix: '',
+        accessKeyId: remote.accessKeyId,
+        secretAccessKey: 'wrong',
+        forcePathStyle: true,
+      }),
       /SignatureDoesNotMatch \(HTTP 403\)/,
     );
     assert.equal(storage.buckets.find('broken'), undefined);
@@ -137,7 +203,23 @@ describe('S3 and Azure backends', () => {
 
   it('creates remote buckets from the CLI with the secret on stdin', async () => {
     const result = await runCliAsync(
-      ['bucket', 'create', 'viacli', '--backend', 's3', '--endpoint', remote.server.url, '--remote-bucket', 'remote', '--prefix', 'cli/', '--access-key-id', remote.accessKeyId, '--secret-stdin', '--json'],
+      [
+        'bucket',
+        'create',
+        'viacli',
+        '--backend',
+        's3',
+        '--endpoint',
+        remote.server.url,
+        '--remote-bucket',
+        'remote',
+        '--prefix',
+        'cli/',
+        '--access-key-id',
+        remote.accessKeyId,
+        '--secret-stdin',
+        '--json',
+      ],
       { dataDir: local.dir, input: remote.secretAccessKey + '\n' },
     );
     assert.equal(result.code, 0, result.stderr);
@@ -159,11 +241,19 @@ describe('sync between locations', () => {
     local = await startFixture('sync-local');
     await remote.client.send(new CreateBucketCommand({ Bucket: 'remote' }));
     azurite = await startAzurite(azuriteDir.dir);
-    azureContainer = new ContainerClient(`${azurite.endpoint}/synced`, new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY));
+    azureContainer = new ContainerClient(
+      `${azurite.endpoint}/synced`,
+      new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY),
+    );
     await azureContainer.create();
     storage = new StorageService(local.context);
     storage.createBucket('source');
-    for (let i = 0; i < 5; i++) await storage.putObject('source', `files/${i}.txt`, Readable.from([Buffer.from(`file ${i}`)]));
+    for (let i = 0; i < 5; i++)
+      await storage.putObject(
+        'source',
+        `files/${i}.txt`,
+        Readable.from([Buffer.from(`file ${i}`)]),
+      );
     Object.assign(env, {
       AWS_ENDPOINT_URL: remote.server.url,
       AWS_ACCESS_KEY_ID: remote.accessKeyId,
@@ -187,12 +277,30 @@ describe('sync between locations', () => {
     const target = await resolveLocation(local.context, storage, 's3://remote/backup/', env);
     const first = await syncLocations(source, target);
     assert.deepEqual([first.copied, first.skipped, first.deleted], [5, 0, 0]);
-    assert.deepEqual(await remoteKeys('backup/'), ['backup/0.txt', 'backup/1.txt', 'backup/2.txt', 'backup/3.txt', 'backup/4.txt']);
+    assert.deepEqual(await remoteKeys('backup/'), [
+      'backup/0.txt',
+      'backup/1.txt',
+      'backup/2.txt',
+      'backup/3.txt',
+      'backup/4.txt',
+    ]);
 
-    await storage.putObject('source', 'files/2.txt', Readable.from([Buffer.from('file 2, edited')]));
+    await storage.putObject(
+      'source',
+      'files/2.txt',
+      Readable.from([Buffer.from('file 2, edited')]),
+    );
     await storage.putObject('source', 'files/3.txt', Readable.from([Buffer.from('file 9')]));
     const second = await syncLocations(source, target);
-    assert.deepEqual(second.entries.filter((entry) => entry.action === 'copy').map((entry) => [entry.key, entry.reason]), [['2.txt', 'size'], ['3.txt', 'checksum']]);
+    assert.deepEqual(
+      second.entries
+        .filter((entry) => entry.action === 'copy')
+        .map((entry) => [entry.key, entry.reason]),
+      [
+        ['2.txt', 'size'],
+        ['3.txt', 'checksum'],
+      ],
+    );
     assert.equal(second.skipped, 3);
     assert.equal(await text(remote.client, 'remote', 'backup/2.txt'), 'file 2, edited');
   });
@@ -204,11 +312,19 @@ describe('sync between locations', () => {
     const keep = await syncLocations(source, target);
     assert.equal(keep.deleted, 0);
     const dry = await syncLocations(source, target, { delete: true, dryRun: true });
-    assert.deepEqual(dry.entries.filter((entry) => entry.action === 'delete').map((entry) => entry.key), ['4.txt']);
+    assert.deepEqual(
+      dry.entries.filter((entry) => entry.action === 'delete').map((entry) => entry.key),
+      ['4.txt'],
+    );
     assert.ok((await remoteKeys('backup/')).includes('backup/4.txt'));
     const mirrored = await syncLocations(source, target, { delete: true });
     assert.equal(mirrored.deleted, 1);
-    assert.deepEqual(await remoteKeys('backup/'), ['backup/0.txt', 'backup/1.txt', 'backup/2.txt', 'backup/3.txt']);
+    assert.deepEqual(await remoteKeys('backup/'), [
+      'backup/0.txt',
+      'backup/1.txt',
+      'backup/2.txt',
+      'backup/3.txt',
+    ]);
   });
 
   it('resumes after an interruption', async () => {
@@ -228,23 +344,43 @@ describe('sync between locations', () => {
   });
 
   it('syncs to azure:// and back from the CLI', async () => {
-    const toAzure = await runCliAsync(['storage', 'sync', 'source/files/', 'azure://synced/files/', '--json'], { dataDir: local.dir, env });
+    const toAzure = await runCliAsync(
+      ['storage', 'sync', 'source/files/', 'azure://synced/files/', '--json'],
+      { dataDir: local.dir, env },
+    );
     assert.equal(toAzure.code, 0, toAzure.stderr);
     assert.deepEqual(JSON.parse(toAzure.stdout).copied, 4);
-    assert.deepEqual(await azureKeys('files/'), ['files/0.txt', 'files/1.txt', 'files/2.txt', 'files/3.txt']);
+    assert.deepEqual(await azureKeys('files/'), [
+      'files/0.txt',
+      'files/1.txt',
+      'files/2.txt',
+      'files/3.txt',
+    ]);
 
-    const again = await runCliAsync(['storage', 'sync', 'source/files/', 'azure://synced/files/', '--json'], { dataDir: local.dir, env });
+    const again = await runCliAsync(
+      ['storage', 'sync', 'source/files/', 'azure://synced/files/', '--json'],
+      { dataDir: local.dir, env },
+    );
     assert.deepEqual([JSON.parse(again.stdout).copied, JSON.parse(again.stdout).skipped], [0, 4]);
 
     storage.createBucket('restored');
-    const back = await runCliAsync(['storage', 'sync', 'azure://synced/files/', 'restored'], { dataDir: local.dir, env });
+    const back = await runCliAsync(['storage', 'sync', 'azure://synced/files/', 'restored'], {
+      dataDir: local.dir,
+      env,
+    });
     assert.equal(back.code, 0, back.stderr);
     assert.equal(back.stderr.trim(), 'Copied 4 objects (32 B), deleted 0, skipped 0 unchanged.');
     assert.equal(await text(local.client, 'restored', '2.txt'), 'file 2, edited');
 
-    const missing = await runCliAsync(['storage', 'sync', 'source', 's3://remote/x'], { dataDir: local.dir, env: { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' } });
+    const missing = await runCliAsync(['storage', 'sync', 'source', 's3://remote/x'], {
+      dataDir: local.dir,
+      env: { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' },
+    });
     assert.equal(missing.code, 2);
-    assert.equal(missing.stderr, 'opsbox: Missing credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment.\n');
+    assert.equal(
+      missing.stderr,
+      'opsbox: Missing credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment.\n',
+    );
   });
 });
 

@@ -26,10 +26,16 @@ describe('storage CLI', () => {
 
   it('creates, lists and deletes buckets', () => {
     assert.equal(json(['bucket', 'create', 'docs']).name, 'docs');
-    assert.deepEqual(json(['bucket', 'list']).map((bucket: any) => [bucket.name, bucket.backend, bucket.location]), [['docs', 'local', 'local disk']]);
+    assert.deepEqual(
+      json(['bucket', 'list']).map((bucket: any) => [bucket.name, bucket.backend, bucket.location]),
+      [['docs', 'local', 'local disk']],
+    );
     const duplicate = cli(['bucket', 'create', 'docs']);
     assert.equal(duplicate.code, 5);
-    assert.equal(duplicate.stderr, 'opsbox: The bucket "docs" already exists. List buckets with `opsbox bucket list`.\n');
+    assert.equal(
+      duplicate.stderr,
+      'opsbox: The bucket "docs" already exists. List buckets with `opsbox bucket list`.\n',
+    );
     const invalid = cli(['bucket', 'create', 'No_Such']);
     assert.equal(invalid.code, 3);
     assert.match(invalid.stderr, /Invalid bucket name "No_Such"/);
@@ -38,7 +44,15 @@ describe('storage CLI', () => {
   it('puts, lists, gets and deletes objects', () => {
     const file = path.join(temp.dir, 'notes.txt');
     writeFileSync(file, 'meeting notes\n');
-    const stored = json(['object', 'put', 'docs/2024/notes.txt', '--file', file, '--metadata', 'author=ana']);
+    const stored = json([
+      'object',
+      'put',
+      'docs/2024/notes.txt',
+      '--file',
+      file,
+      '--metadata',
+      'author=ana',
+    ]);
     assert.equal(stored.size, 14);
     assert.equal(stored.contentType, 'text/plain');
     assert.deepEqual(stored.metadata, { author: 'ana' });
@@ -47,23 +61,39 @@ describe('storage CLI', () => {
     assert.equal(piped.code, 0, piped.stderr);
 
     const listed = json(['object', 'list', 'docs/2024/']);
-    assert.deepEqual(listed.objects.map((object: any) => [object.key, object.size]), [['2024/notes.txt', 14], ['2024/piped.bin', 10]]);
+    assert.deepEqual(
+      listed.objects.map((object: any) => [object.key, object.size]),
+      [
+        ['2024/notes.txt', 14],
+        ['2024/piped.bin', 10],
+      ],
+    );
     const grouped = json(['object', 'list', 'docs', '--delimiter', '/']);
     assert.deepEqual(grouped.commonPrefixes, ['2024/']);
 
     const printed = cli(['object', 'get', 'docs/2024/piped.bin']);
     assert.equal(printed.stdout, 'from stdin');
     const target = path.join(temp.dir, 'copy.txt');
-    assert.equal(json(['object', 'get', 'docs/2024/notes.txt', '--file', target]).etag, stored.etag);
+    assert.equal(
+      json(['object', 'get', 'docs/2024/notes.txt', '--file', target]).etag,
+      stored.etag,
+    );
     assert.equal(readFileSync(target, 'utf8'), 'meeting notes\n');
 
     const missing = cli(['object', 'get', 'docs/none']);
     assert.equal(missing.code, 4);
-    assert.equal(missing.stderr, 'opsbox: The object "none" does not exist in bucket "docs". List keys with `opsbox object list docs`.\n');
+    assert.equal(
+      missing.stderr,
+      'opsbox: The object "none" does not exist in bucket "docs". List keys with `opsbox object list docs`.\n',
+    );
     const notEmpty = cli(['bucket', 'delete', 'docs']);
     assert.equal(notEmpty.code, 5);
 
-    assert.deepEqual(json(['object', 'delete', 'docs/2024/piped.bin']), { bucket: 'docs', key: '2024/piped.bin', deleted: true });
+    assert.deepEqual(json(['object', 'delete', 'docs/2024/piped.bin']), {
+      bucket: 'docs',
+      key: '2024/piped.bin',
+      deleted: true,
+    });
     const refused = cli(['bucket', 'delete', 'docs', '--force']);
     assert.equal(refused.code, 2);
     assert.match(refused.stderr, /pass --yes to proceed/);
@@ -78,9 +108,15 @@ describe('storage CLI', () => {
 
     const listed = cli(['storage', 'key', 'list', '--json']);
     assert.ok(!listed.stdout.includes(created.secretAccessKey));
-    assert.deepEqual(JSON.parse(listed.stdout).map((key: any) => key.name), ['deploy']);
+    assert.deepEqual(
+      JSON.parse(listed.stdout).map((key: any) => key.name),
+      ['deploy'],
+    );
     const state = readFileSync(path.join(dataDir, 'state.db'));
-    assert.ok(!state.includes(Buffer.from(created.secretAccessKey)), 'the secret is not stored in plain text');
+    assert.ok(
+      !state.includes(Buffer.from(created.secretAccessKey)),
+      'the secret is not stored in plain text',
+    );
 
     const unknownAction = cli(['storage', 'key', 'rotate']);
     assert.equal(unknownAction.code, 2);
@@ -94,11 +130,27 @@ describe('storage CLI', () => {
     let server: RunningS3Server | undefined;
     try {
       server = await startS3Server(context, { host: '127.0.0.1', port: 0 });
-      const put = await runCliAsync(['object', 'presign', 'docs/shared.txt', '--method', 'PUT', '--endpoint', server.url, '--expires', '60'], { dataDir });
+      const put = await runCliAsync(
+        [
+          'object',
+          'presign',
+          'docs/shared.txt',
+          '--method',
+          'PUT',
+          '--endpoint',
+          server.url,
+          '--expires',
+          '60',
+        ],
+        { dataDir },
+      );
       assert.equal(put.code, 0, put.stderr);
       const upload = await fetch(put.stdout.trim(), { method: 'PUT', body: 'shared via URL' });
       assert.equal(upload.status, 200);
-      const get = await runCliAsync(['object', 'presign', 'docs/shared.txt', '--endpoint', server.url, '--json'], { dataDir });
+      const get = await runCliAsync(
+        ['object', 'presign', 'docs/shared.txt', '--endpoint', server.url, '--json'],
+        { dataDir },
+      );
       const download = await fetch(JSON.parse(get.stdout).url);
       assert.equal(await download.text(), 'shared via URL');
     } finally {
@@ -115,4 +167,3 @@ describe('storage CLI', () => {
     passed = true;
   });
 });
-

@@ -1,13 +1,25 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 
 import { BIN, runCli, tempDir } from '../helpers/cli.js';
 
@@ -28,10 +40,14 @@ function freePort(): Promise<number> {
 /** Starts `opsbox serve` as its own process, so the test can kill -9 it. */
 async function serve(): Promise<{ child: ChildProcess; url: string }> {
   const [apiPort, s3Port] = [await freePort(), await freePort()];
-  const child = spawn(process.execPath, [BIN, '--data-dir', temp.dir, 'serve', '--port', String(apiPort), '--s3-port', String(s3Port)], {
-    env: { ...process.env, OPSBOX_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [BIN, '--data-dir', temp.dir, 'serve', '--port', String(apiPort), '--s3-port', String(s3Port)],
+    {
+      env: { ...process.env, OPSBOX_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   await new Promise<void>((resolve, reject) => {
     let output = '';
     child.stderr!.on('data', (chunk: Buffer) => {
@@ -69,10 +85,18 @@ describe('crash safety and memory', () => {
   });
 
   it('keeps the old object when the server is killed mid-upload', async () => {
-    const key = JSON.parse(runCli(['storage', 'key', 'create', 'crash', '--json'], { dataDir: temp.dir }).stdout);
+    const key = JSON.parse(
+      runCli(['storage', 'key', 'create', 'crash', '--json'], { dataDir: temp.dir }).stdout,
+    );
     running = await serve();
     const client = () =>
-      new S3Client({ endpoint: running!.url, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey }, maxAttempts: 1 });
+      new S3Client({
+        endpoint: running!.url,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        credentials: { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey },
+        maxAttempts: 1,
+      });
     const first = client();
     await first.send(new CreateBucketCommand({ Bucket: 'safe' }));
     const original = Buffer.alloc(3 * 1024 * 1024, 'o');
@@ -91,7 +115,14 @@ describe('crash safety and memory', () => {
         setTimeout(() => this.push(chunk), 5);
       },
     });
-    const upload = first.send(new PutObjectCommand({ Bucket: 'safe', Key: 'report.bin', Body: slow, ContentLength: 3 * 1024 * 1024 }));
+    const upload = first.send(
+      new PutObjectCommand({
+        Bucket: 'safe',
+        Key: 'report.bin',
+        Body: slow,
+        ContentLength: 3 * 1024 * 1024,
+      }),
+    );
     await assert.rejects(upload);
     first.destroy();
     const temps = readdirSync(path.join(temp.dir, 'buckets', 'safe', 'tmp'));
@@ -110,15 +141,28 @@ describe('crash safety and memory', () => {
     const body = Buffer.from(await get.Body!.transformToByteArray());
     assert.equal(body.length, original.length);
     assert.equal(md5(body), md5(original));
-    assert.deepEqual(readdirSync(path.join(temp.dir, 'buckets', 'safe', 'tmp')), [], 'serve removes temp files left by a crash');
-    for (let attempt = 0; attempt < 50 && existsSync(orphan); attempt++) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(
+      readdirSync(path.join(temp.dir, 'buckets', 'safe', 'tmp')),
+      [],
+      'serve removes temp files left by a crash',
+    );
+    for (let attempt = 0; attempt < 50 && existsSync(orphan); attempt++)
+      await new Promise((resolve) => setTimeout(resolve, 100));
     assert.equal(existsSync(orphan), false, 'serve removes version files no key points to');
     second.destroy();
   });
 
   it('streams a 256 MiB object without buffering it', async () => {
-    const { accessKeyId, secretAccessKey } = JSON.parse(runCli(['storage', 'key', 'create', 'memory', '--json'], { dataDir: temp.dir }).stdout);
-    const client = new S3Client({ endpoint: running!.url, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId, secretAccessKey }, maxAttempts: 1 });
+    const { accessKeyId, secretAccessKey } = JSON.parse(
+      runCli(['storage', 'key', 'create', 'memory', '--json'], { dataDir: temp.dir }).stdout,
+    );
+    const client = new S3Client({
+      endpoint: running!.url,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId, secretAccessKey },
+      maxAttempts: 1,
+    });
     const size = 256 * 1024 * 1024;
     const block = Buffer.alloc(1024 * 1024, 'm');
     let produced = 0;
@@ -130,13 +174,18 @@ describe('crash safety and memory', () => {
       },
     });
     const before = peakRssMib(running!.child.pid!);
-    await client.send(new PutObjectCommand({ Bucket: 'safe', Key: 'huge.bin', Body: body, ContentLength: size }));
+    await client.send(
+      new PutObjectCommand({ Bucket: 'safe', Key: 'huge.bin', Body: body, ContentLength: size }),
+    );
     const get = await client.send(new GetObjectCommand({ Bucket: 'safe', Key: 'huge.bin' }));
     let received = 0;
     for await (const piece of get.Body as Readable) received += (piece as Buffer).length;
     assert.equal(received, size);
     const growth = peakRssMib(running!.child.pid!) - before;
-    assert.ok(growth < 64, `the server's peak memory grew by ${growth.toFixed(1)} MiB for a 256 MiB object`);
+    assert.ok(
+      growth < 64,
+      `the server's peak memory grew by ${growth.toFixed(1)} MiB for a 256 MiB object`,
+    );
     client.destroy();
     passed = true;
   });

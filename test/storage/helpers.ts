@@ -17,7 +17,12 @@ export interface S3Fixture {
   accessKeyId: string;
   secretAccessKey: string;
   client: S3Client;
-  clientFor(options?: { accessKeyId?: string; secretAccessKey?: string; forcePathStyle?: boolean; endpoint?: string }): S3Client;
+  clientFor(options?: {
+    accessKeyId?: string;
+    secretAccessKey?: string;
+    forcePathStyle?: boolean;
+    endpoint?: string;
+  }): S3Client;
   close(passed: boolean): Promise<void>;
 }
 
@@ -32,7 +37,10 @@ export async function startFixture(prefix: string): Promise<S3Fixture> {
       endpoint: options.endpoint ?? server.url,
       region: 'us-east-1',
       forcePathStyle: options.forcePathStyle ?? true,
-      credentials: { accessKeyId: options.accessKeyId ?? info.accessKeyId, secretAccessKey: options.secretAccessKey ?? secretAccessKey },
+      credentials: {
+        accessKeyId: options.accessKeyId ?? info.accessKeyId,
+        secretAccessKey: options.secretAccessKey ?? secretAccessKey,
+      },
       maxAttempts: 1,
     });
   const client = clientFor();
@@ -68,38 +76,86 @@ export async function signedRequest(
   fixture: S3Fixture,
   method: string,
   path: string,
-  options: { query?: Record<string, string>; headers?: Record<string, string>; body?: string | Buffer; payloadHash?: string; secretAccessKey?: string; signingDate?: Date; host?: string } = {},
+  options: {
+    query?: Record<string, string>;
+    headers?: Record<string, string>;
+    body?: string | Buffer;
+    payloadHash?: string;
+    secretAccessKey?: string;
+    signingDate?: Date;
+    host?: string;
+  } = {},
 ): Promise<RawResponse> {
   const body = options.body === undefined ? undefined : Buffer.from(options.body);
   const url = new URL(fixture.server.url);
-  const headers: Record<string, string> = { host: options.host ?? url.host, ...(options.headers ?? {}) };
-  headers['x-amz-content-sha256'] = options.payloadHash ?? createHash('sha256').update(body ?? Buffer.alloc(0)).digest('hex');
-  if (body && headers['content-length'] === undefined && !('transfer-encoding' in headers)) headers['content-length'] = String(body.length);
+  const headers: Record<string, string> = {
+    host: options.host ?? url.host,
+    ...(options.headers ?? {}),
+  };
+  headers['x-amz-content-sha256'] =
+    options.payloadHash ??
+    createHash('sha256')
+      .update(body ?? Buffer.alloc(0))
+      .digest('hex');
+  if (body && headers['content-length'] === undefined && !('transfer-encoding' in headers))
+    headers['content-length'] = String(body.length);
   const signer = new SignatureV4({
-    credentials: { accessKeyId: fixture.accessKeyId, secretAccessKey: options.secretAccessKey ?? fixture.secretAccessKey },
+    credentials: {
+      accessKeyId: fixture.accessKeyId,
+      secretAccessKey: options.secretAccessKey ?? fixture.secretAccessKey,
+    },
     region: 'us-east-1',
     service: 's3',
     sha256: Sha256,
     uriEscapePath: false,
   });
   const signed = await signer.sign(
-    { method, protocol: 'http:', hostname: url.hostname, port: Number(url.port), path, query: options.query ?? {}, headers },
+    {
+      method,
+      protocol: 'http:',
+      hostname: url.hostname,
+      port: Number(url.port),
+      path,
+      query: options.query ?? {},
+      headers,
+    },
     { signingDate: options.signingDate },
   );
   const search = new URLSearchParams(options.query ?? {}).toString().replace(/\+/g, '%20');
-  return rawRequest(fixture, method, path + (search ? `?${search}` : ''), signed.headers as Record<string, string>, body);
+  return rawRequest(
+    fixture,
+    method,
+    path + (search ? `?${search}` : ''),
+    signed.headers as Record<string, string>,
+    body,
+  );
 }
 
 /** Sends a request exactly as given, without signing it. */
-export function rawRequest(fixture: S3Fixture, method: string, pathAndQuery: string, headers: Record<string, string>, body?: Buffer): Promise<RawResponse> {
+export function rawRequest(
+  fixture: S3Fixture,
+  method: string,
+  pathAndQuery: string,
+  headers: Record<string, string>,
+  body?: Buffer,
+): Promise<RawResponse> {
   const url = new URL(fixture.server.url);
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: url.hostname, port: url.port, method, path: pathAndQuery, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = httpRequest(
+      { host: url.hostname, port: url.port, method, path: pathAndQuery, headers },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk) => chunks.push(chunk));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });

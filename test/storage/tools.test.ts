@@ -5,7 +5,12 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+} from '@aws-sdk/client-s3';
 
 import { startFixture, type S3Fixture } from './helpers.js';
 
@@ -20,7 +25,11 @@ interface ToolResult {
 }
 
 /** Runs a real S3 client (awscli, rclone, s3cmd) without blocking the endpoint in this process. */
-function run(command: string, args: string[], env: Record<string, string> = {}): Promise<ToolResult> {
+function run(
+  command: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<ToolResult> {
   // The CA bundle variable points Go and Python clients at a proxy CA that
   // a plain-HTTP loopback endpoint never needs. rclone fails to start with it.
   const { AWS_CA_BUNDLE: _bundle, ...base } = process.env;
@@ -31,7 +40,13 @@ function run(command: string, args: string[], env: Record<string, string> = {}):
     child.stdout.on('data', (chunk) => stdout.push(chunk));
     child.stderr.on('data', (chunk) => stderr.push(chunk));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString() }));
+    child.on('close', (code) =>
+      resolve({
+        code: code ?? -1,
+        stdout: Buffer.concat(stdout).toString(),
+        stderr: Buffer.concat(stderr).toString(),
+      }),
+    );
   });
 }
 
@@ -45,7 +60,9 @@ async function objectBytes(key: string): Promise<Buffer> {
 }
 
 async function keysUnder(prefix: string): Promise<string[]> {
-  const page = await fixture.client.send(new ListObjectsV2Command({ Bucket: 'tools', Prefix: prefix }));
+  const page = await fixture.client.send(
+    new ListObjectsV2Command({ Bucket: 'tools', Prefix: prefix }),
+  );
   return (page.Contents ?? []).map((entry) => entry.Key!);
 }
 
@@ -72,38 +89,76 @@ describe('everyday S3 tools against the endpoint', () => {
       AWS_PAGER: '',
     };
     // /usr/bin/aws is Debian's awscli; a pyenv shim earlier on PATH may be another one.
-    const aws = (...args: string[]) => run('/usr/bin/aws', ['--endpoint-url', fixture.server.url, ...args], env);
+    const aws = (...args: string[]) =>
+      run('/usr/bin/aws', ['--endpoint-url', fixture.server.url, ...args], env);
 
     const copy = await aws('s3', 'cp', '--no-progress', 'big.bin', 's3://tools/aws/big.bin');
     assert.equal(copy.code, 0, copy.stderr);
     assert.equal(md5(await objectBytes('aws/big.bin')), md5(big));
-    const head = await fixture.client.send(new HeadObjectCommand({ Bucket: 'tools', Key: 'aws/big.bin' }));
+    const head = await fixture.client.send(
+      new HeadObjectCommand({ Bucket: 'tools', Key: 'aws/big.bin' }),
+    );
     assert.match(head.ETag ?? '', /-3"$/, 'awscli uploads 20 MiB in three 8 MiB parts');
 
     const sync = await aws('s3', 'sync', '--no-progress', 'site', 's3://tools/aws/site');
     assert.equal(sync.code, 0, sync.stderr);
-    assert.deepEqual(await keysUnder('aws/site/'), ['aws/site/img/a b+c.txt', 'aws/site/index.html']);
+    assert.deepEqual(await keysUnder('aws/site/'), [
+      'aws/site/img/a b+c.txt',
+      'aws/site/index.html',
+    ]);
     const again = await aws('s3', 'sync', '--no-progress', 'site', 's3://tools/aws/site');
     assert.equal(again.stdout, '', 'a second sync copies nothing');
 
     const listing = await aws('s3', 'ls', '--recursive', 's3://tools/aws/');
     assert.equal(listing.code, 0, listing.stderr);
-    assert.deepEqual(listing.stdout.trim().split('\n').map((line) => line.split(/\s+/).slice(2).join(' ')), [
-      `${big.length} aws/big.bin`,
-      '15 aws/site/img/a b+c.txt',
-      '11 aws/site/index.html',
-    ]);
+    assert.deepEqual(
+      listing.stdout
+        .trim()
+        .split('\n')
+        .map((line) => line.split(/\s+/).slice(2).join(' ')),
+      [`${big.length} aws/big.bin`, '15 aws/site/img/a b+c.txt', '11 aws/site/index.html'],
+    );
 
-    const download = await aws('s3', 'cp', '--no-progress', 's3://tools/aws/big.bin', 'big-copy.bin');
+    const download = await aws(
+      's3',
+      'cp',
+      '--no-progress',
+      's3://tools/aws/big.bin',
+      'big-copy.bin',
+    );
     assert.equal(download.code, 0, download.stderr);
     assert.equal(md5(readFileSync(path.join(work, 'big-copy.bin'))), md5(big));
 
-    const api = await aws('s3api', 'head-object', '--bucket', 'tools', '--key', 'aws/site/img/a b+c.txt');
+    const api = await aws(
+      's3api',
+      'head-object',
+      '--bucket',
+      'tools',
+      '--key',
+      'aws/site/img/a b+c.txt',
+    );
     assert.equal(api.code, 0, api.stderr);
     assert.equal(JSON.parse(api.stdout).ContentLength, 15);
-    const listed = await aws('s3api', 'list-objects-v2', '--bucket', 'tools', '--prefix', 'aws/', '--delimiter', '/');
+    const listed = await aws(
+      's3api',
+      'list-objects-v2',
+      '--bucket',
+      'tools',
+      '--prefix',
+      'aws/',
+      '--delimiter',
+      '/',
+    );
     assert.deepEqual(JSON.parse(listed.stdout).CommonPrefixes, [{ Prefix: 'aws/site/' }]);
-    const missing = await aws('s3api', 'get-object', '--bucket', 'tools', '--key', 'aws/none', 'out.bin');
+    const missing = await aws(
+      's3api',
+      'get-object',
+      '--bucket',
+      'tools',
+      '--key',
+      'aws/none',
+      'out.bin',
+    );
     assert.equal(missing.code, 254);
     assert.match(missing.stderr, /NoSuchKey/);
   });
@@ -128,7 +183,14 @@ describe('everyday S3 tools against the endpoint', () => {
     assert.equal(md5(await objectBytes('rclone/big.bin')), md5(big));
 
     const ls = await rclone('ls', ':s3:tools/rclone');
-    assert.deepEqual(ls.stdout.trim().split('\n').map((line) => line.trim()).sort(), [`${big.length} big.bin`, '11 site/index.html', '15 site/img/a b+c.txt'].sort());
+    assert.deepEqual(
+      ls.stdout
+        .trim()
+        .split('\n')
+        .map((line) => line.trim())
+        .sort(),
+      [`${big.length} big.bin`, '11 site/index.html', '15 site/img/a b+c.txt'].sort(),
+    );
     const check = await rclone('check', 'site', ':s3:tools/rclone/site');
     assert.equal(check.code, 0, check.stderr);
     assert.match(check.stderr, /0 differences found/);
@@ -146,7 +208,17 @@ describe('everyday S3 tools against the endpoint', () => {
     const host = new URL(fixture.server.url).host;
     writeFileSync(
       config,
-      ['[default]', `access_key = ${fixture.accessKeyId}`, `secret_key = ${fixture.secretAccessKey}`, `host_base = ${host}`, `host_bucket = ${host}`, 'use_https = False', 'signature_v2 = False', 'bucket_location = us-east-1', ''].join('\n'),
+      [
+        '[default]',
+        `access_key = ${fixture.accessKeyId}`,
+        `secret_key = ${fixture.secretAccessKey}`,
+        `host_base = ${host}`,
+        `host_bucket = ${host}`,
+        'use_https = False',
+        'signature_v2 = False',
+        'bucket_location = us-east-1',
+        '',
+      ].join('\n'),
       { mode: 0o600 },
     );
     const s3cmd = (...args: string[]) => run('s3cmd', ['-c', config, ...args]);
@@ -160,9 +232,15 @@ describe('everyday S3 tools against the endpoint', () => {
 
     const sync = await s3cmd('sync', 'site/', 's3://tools/s3cmd/site/');
     assert.equal(sync.code, 0, sync.stderr);
-    assert.deepEqual(await keysUnder('s3cmd/site/'), ['s3cmd/site/img/a b+c.txt', 's3cmd/site/index.html']);
+    assert.deepEqual(await keysUnder('s3cmd/site/'), [
+      's3cmd/site/img/a b+c.txt',
+      's3cmd/site/index.html',
+    ]);
     const ls = await s3cmd('ls', 's3://tools/s3cmd/site/');
-    assert.match(ls.stdout, /DIR\s+s3:\/\/tools\/s3cmd\/site\/img\/\n.*\s16\s+s3:\/\/tools\/s3cmd\/site\/index.html/);
+    assert.match(
+      ls.stdout,
+      /DIR\s+s3:\/\/tools\/s3cmd\/site\/img\/\n.*\s16\s+s3:\/\/tools\/s3cmd\/site\/index.html/,
+    );
     const buckets = await s3cmd('ls');
     assert.match(buckets.stdout, /s3:\/\/tools\n$/);
   });

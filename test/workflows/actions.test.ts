@@ -33,7 +33,12 @@ describe('built-in actions', () => {
       const chunks: Buffer[] = [];
       request.on('data', (chunk: Buffer) => chunks.push(chunk));
       request.on('end', () => {
-        received.push({ method: request.method!, url: request.url!, headers: request.headers, body: Buffer.concat(chunks).toString() });
+        received.push({
+          method: request.method!,
+          url: request.url!,
+          headers: request.headers,
+          body: Buffer.concat(chunks).toString(),
+        });
         const status = request.url === '/broken' ? 500 : 200;
         response.writeHead(status, { 'content-type': 'application/json', 'x-test': 'yes' });
         response.end(JSON.stringify({ ok: status === 200, path: request.url }));
@@ -73,7 +78,10 @@ jobs:
     assert.equal(received[0]!.url, '/items?id=7');
     assert.equal(received[0]!.headers['x-api-key'], 'k1');
     assert.equal(received[0]!.body, 'hello');
-    assert.deepEqual(output(result, 'a'), [`POST ${base}/items?id=7 -> 200 OK (32 characters)`, '200 yes /items?id=7']);
+    assert.deepEqual(output(result, 'a'), [
+      `POST ${base}/items?id=7 -> 200 OK (32 characters)`,
+      '200 yes /items?id=7',
+    ]);
   });
 
   it('http/request fails on an error status unless told not to', async () => {
@@ -96,22 +104,40 @@ jobs:
       - run: echo "status \${{ steps.call.outputs.status }}"
 `,
     );
-    assert.deepEqual(result.jobs.map((job) => [job.key, job.status]), [['a', 'failure'], ['b', 'success']]);
-    assert.equal(result.steps[0]!.error, `GET ${base}/broken returned 500 Internal Server Error; set fail-on-error: false to continue anyway.`);
+    assert.deepEqual(
+      result.jobs.map((job) => [job.key, job.status]),
+      [
+        ['a', 'failure'],
+        ['b', 'success'],
+      ],
+    );
+    assert.equal(
+      result.steps[0]!.error,
+      `GET ${base}/broken returned 500 Internal Server Error; set fail-on-error: false to continue anyway.`,
+    );
     assert.deepEqual(output(result, 'b').slice(-1), ['status 500']);
   });
 
   it('notify/webhook posts the message as JSON', async () => {
     received.length = 0;
     new SecretStore(context).set('HOOK_URL', `${base}/hooks/T1`);
-    const result = await runYaml(context, `on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - uses: notify/webhook\n        with:\n          url: \${{ secrets.HOOK_URL }}\n          message: "backup of \${{ github.workflow }} done"\n`, { name: 'notify' });
+    const result = await runYaml(
+      context,
+      `on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - uses: notify/webhook\n        with:\n          url: \${{ secrets.HOOK_URL }}\n          message: "backup of \${{ github.workflow }} done"\n`,
+      { name: 'notify' },
+    );
     assert.equal(result.run.status, 'success', result.log.join('\n'));
     assert.equal(received[0]!.headers['content-type'], 'application/json');
-    assert.deepEqual(JSON.parse(received[0]!.body), { text: 'backup of notify done', content: 'backup of notify done' });
+    assert.deepEqual(JSON.parse(received[0]!.body), {
+      text: 'backup of notify done',
+      content: 'backup of notify done',
+    });
   });
 
   it('pg/dump and pg/doctor run on a real PostgreSQL 15 cluster', async () => {
-    await cluster.psql('CREATE TABLE accounts (id int PRIMARY KEY, name text); INSERT INTO accounts VALUES (1, $$ada$$), (2, $$grace$$);');
+    await cluster.psql(
+      'CREATE TABLE accounts (id int PRIMARY KEY, name text); INSERT INTO accounts VALUES (1, $$ada$$), (2, $$grace$$);',
+    );
     new SecretStore(context).set('PG_URL', cluster.url());
     const result = await runYaml(
       context,
@@ -138,10 +164,16 @@ jobs:
     const dumpPath = path.join(context.dataDir.root, 'workspace', 'dumps', 'app.sql');
     const lines = output(result, 'a');
     assert.ok(lines.includes(`1 table(s), path ${dumpPath}`), lines.join('\n'));
-    assert.match(readFileSync(dumpPath, 'utf8'), /COPY public\.accounts \(id, name\) FROM stdin;\n1\tada\n2\tgrace\n\\\.\n/);
+    assert.match(
+      readFileSync(dumpPath, 'utf8'),
+      /COPY public\.accounts \(id, name\) FROM stdin;\n1\tada\n2\tgrace\n\\\.\n/,
+    );
     assert.ok(!result.log.join('\n').includes('test-superuser-secret'));
     assert.equal(lines[lines.length - 1], 'doctor ok');
-    assert.match(result.run.summary!, /^### PostgreSQL doctor: ok\n\nServer 15\.\d+ .*, database postgres\.\n\n\| check \| status \|\n\| --- \| --- \|\n(\| [^|]+ \| ok \|\n){2}$/);
+    assert.match(
+      result.run.summary!,
+      /^### PostgreSQL doctor: ok\n\nServer 15\.\d+ .*, database postgres\.\n\n\| check \| status \|\n\| --- \| --- \|\n(\| [^|]+ \| ok \|\n){2}$/,
+    );
     passed = true;
   });
 });

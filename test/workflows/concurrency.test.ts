@@ -29,10 +29,14 @@ describe('run concurrency and cancellation', () => {
     return loadWorkflowFile(file);
   }
 
-  const sleeper = (seconds: number, concurrency = '') => `on: workflow_dispatch\n${concurrency}jobs:\n  a:\n    steps:\n      - run: sleep ${seconds}\n`;
+  const sleeper = (seconds: number, concurrency = '') =>
+    `on: workflow_dispatch\n${concurrency}jobs:\n  a:\n    steps:\n      - run: sleep ${seconds}\n`;
 
   it('concurrency group replaces the older pending run', async () => {
-    const workflow = await load('grouped', sleeper(0.5, 'concurrency: deploy-${{ github.workflow }}\n'));
+    const workflow = await load(
+      'grouped',
+      sleeper(0.5, 'concurrency: deploy-${{ github.workflow }}\n'),
+    );
     const engine = new WorkflowEngine(context, { killGraceMs: 200 });
     const first = await engine.dispatch(workflow, { event: 'workflow_dispatch' });
     const second = await engine.dispatch(workflow, { event: 'workflow_dispatch' });
@@ -40,20 +44,35 @@ describe('run concurrency and cancellation', () => {
     const [one, two, three] = await Promise.all([first.done, second.done, third.done]);
     assert.deepEqual([one.status, two.status, three.status], ['success', 'cancelled', 'success']);
     assert.equal(one.concurrencyGroup, 'deploy-grouped');
-    assert.match(two.error!, /^Cancelled: a newer run of concurrency group "deploy-grouped" replaced it/);
-    assert.ok(Date.parse(three.startedAt!) >= Date.parse(one.finishedAt!), 'the pending run started before the running one finished');
+    assert.match(
+      two.error!,
+      /^Cancelled: a newer run of concurrency group "deploy-grouped" replaced it/,
+    );
+    assert.ok(
+      Date.parse(three.startedAt!) >= Date.parse(one.finishedAt!),
+      'the pending run started before the running one finished',
+    );
   });
 
   it('cancels the running run with cancel-in-progress', async () => {
-    const workflow = await load('preempt', sleeper(30, 'concurrency:\n  group: preempt\n  cancel-in-progress: true\n'));
+    const workflow = await load(
+      'preempt',
+      sleeper(30, 'concurrency:\n  group: preempt\n  cancel-in-progress: true\n'),
+    );
     const engine = new WorkflowEngine(context, { killGraceMs: 200 });
     const first = await engine.dispatch(workflow, { event: 'workflow_dispatch' });
     await sleep(300);
-    const quick = await load('preempt', sleeper(0, 'concurrency:\n  group: preempt\n  cancel-in-progress: true\n'));
+    const quick = await load(
+      'preempt',
+      sleeper(0, 'concurrency:\n  group: preempt\n  cancel-in-progress: true\n'),
+    );
     const second = await engine.dispatch(quick, { event: 'workflow_dispatch' });
     const [one, two] = await Promise.all([first.done, second.done]);
     assert.deepEqual([one.status, two.status], ['cancelled', 'success']);
-    assert.deepEqual(engine.store.steps(one.id).map((step) => [step.status, step.error]), [['cancelled', 'The step was cancelled; its processes were stopped.']]);
+    assert.deepEqual(
+      engine.store.steps(one.id).map((step) => [step.status, step.error]),
+      [['cancelled', 'The step was cancelled; its processes were stopped.']],
+    );
   });
 
   it('cancels a run requested through the store, as another process does', async () => {
@@ -66,7 +85,9 @@ describe('run concurrency and cancellation', () => {
     const finished = await done;
     assert.equal(finished.status, 'cancelled');
     assert.ok(Date.now() - started < 3000);
-    assert.throws(() => engine.cancel(run.id), { message: `Run ${run.id} already finished with status cancelled; nothing to cancel.` });
+    assert.throws(() => engine.cancel(run.id), {
+      message: `Run ${run.id} already finished with status cancelled; nothing to cancel.`,
+    });
   });
 
   it('stop interrupts running and queued runs', async () => {
@@ -77,15 +98,36 @@ describe('run concurrency and cancellation', () => {
     await sleep(300);
     await engine.stop();
     const [one, two] = await Promise.all([first.done, second.done]);
-    assert.deepEqual([one.status, one.error], ['interrupted', 'The server stopped during the run.']);
-    assert.deepEqual([two.status, two.error], ['interrupted', 'The server stopped before the run started.']);
+    assert.deepEqual(
+      [one.status, one.error],
+      ['interrupted', 'The server stopped during the run.'],
+    );
+    assert.deepEqual(
+      [two.status, two.error],
+      ['interrupted', 'The server stopped before the run started.'],
+    );
   });
 
   it('marks runs of a dead process as interrupted and leaves finished ones alone', async () => {
     const store = new RunStore(context.state);
-    const orphan = store.createRun({ workflow: 'w', workflowName: 'w', file: '/w.yml', event: 'schedule', inputs: {} });
+    const orphan = store.createRun({
+      workflow: 'w',
+      workflowName: 'w',
+      file: '/w.yml',
+      event: 'schedule',
+      inputs: {},
+    });
     store.startRun(orphan.id);
-    store.saveJob(orphan.id, { key: 'a', jobId: 'a', status: 'running', matrix: null, outputs: null, error: null, startedAt: new Date().toISOString(), finishedAt: null });
+    store.saveJob(orphan.id, {
+      key: 'a',
+      jobId: 'a',
+      status: 'running',
+      matrix: null,
+      outputs: null,
+      error: null,
+      startedAt: new Date().toISOString(),
+      finishedAt: null,
+    });
     const before = store.listRuns({ status: 'success' }).length;
     const marked = store.markInterrupted((pid) => pid !== process.pid);
     assert.deepEqual(marked, [orphan.id]);

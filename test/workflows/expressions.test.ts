@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { ExpressionScope, ExpressionSyntaxError, parseCondition, parseTemplate, referencedSecrets } from '../../src/workflows/expressions.js';
+import {
+  ExpressionScope,
+  ExpressionSyntaxError,
+  parseCondition,
+  parseTemplate,
+  referencedSecrets,
+} from '../../src/workflows/expressions.js';
 
 const contexts = {
   inputs: { name: 'Ada', count: 3, flag: true, list: '["a","b"]' },
@@ -39,13 +45,19 @@ describe('expressions', () => {
     assert.equal(render("${{ format('{0}-{1} {{x}}', inputs.name, matrix.os) }}"), 'Ada-linux {x}');
     assert.equal(render("${{ join(fromJSON(inputs.list), '+') }}"), 'a+b');
     assert.equal(render("${{ contains(fromJSON(inputs.list), 'b') }}"), 'true');
-    assert.equal(render("${{ startsWith(env.STAGE, 'PR') }} ${{ endsWith(env.STAGE, 'od') }}"), 'true true');
+    assert.equal(
+      render("${{ startsWith(env.STAGE, 'PR') }} ${{ endsWith(env.STAGE, 'od') }}"),
+      'true true',
+    );
     assert.equal(render('${{ toJSON(matrix) }}'), '{\n  "os": "linux"\n}');
   });
 
   it('keeps the type of a whole-value expression', () => {
     const scope = new ExpressionScope(contexts);
-    assert.deepEqual(scope.render(parseTemplate('${{ fromJSON(inputs.list) }}'), false), ['a', 'b']);
+    assert.deepEqual(scope.render(parseTemplate('${{ fromJSON(inputs.list) }}'), false), [
+      'a',
+      'b',
+    ]);
     assert.equal(scope.render(parseTemplate('${{ inputs.count }}'), false), 3);
   });
 
@@ -65,13 +77,18 @@ describe('expressions', () => {
   });
 
   it('reports syntax errors with their column', () => {
-    assert.throws(() => parseTemplate('echo ${{ inputs.name == }}'), (error: unknown) => {
-      assert.ok(error instanceof ExpressionSyntaxError);
-      assert.equal(error.message, "Unexpected end of expression: '=='");
-      assert.equal(error.column, 21);
-      return true;
+    assert.throws(
+      () => parseTemplate('echo ${{ inputs.name == }}'),
+      (error: unknown) => {
+        assert.ok(error instanceof ExpressionSyntaxError);
+        assert.equal(error.message, "Unexpected end of expression: '=='");
+        assert.equal(error.column, 21);
+        return true;
+      },
+    );
+    assert.throws(() => parseTemplate('echo ${{ inputs.name'), {
+      message: "Unclosed expression: '${{' has no matching '}}'",
     });
-    assert.throws(() => parseTemplate('echo ${{ inputs.name'), { message: "Unclosed expression: '${{' has no matching '}}'" });
     assert.throws(() => parseTemplate('${{ }}'), { message: 'Empty expression ${{ }}' });
   });
 

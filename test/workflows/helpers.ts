@@ -3,7 +3,11 @@ import path from 'node:path';
 
 import { Context } from '../../src/core/context.js';
 import { loadWorkflowFile } from '../../src/workflows/catalog.js';
-import { WorkflowEngine, type DispatchOptions, type EngineSettings } from '../../src/workflows/engine.js';
+import {
+  WorkflowEngine,
+  type DispatchOptions,
+  type EngineSettings,
+} from '../../src/workflows/engine.js';
 import { readLog, runLogPath } from '../../src/workflows/run-log.js';
 import type { JobRecord, RunRecord, StepRecord } from '../../src/workflows/store.js';
 
@@ -18,12 +22,23 @@ export interface FinishedRun {
 let counter = 0;
 
 /** Writes a workflow to a file in the context's data directory and runs it to the end. */
-export async function runYaml(context: Context, yaml: string, options: Partial<DispatchOptions> & { settings?: Partial<EngineSettings>; name?: string } = {}): Promise<FinishedRun> {
-  const file = path.join(context.dataDir.ensure('files'), `${options.name ?? `workflow-${++counter}`}.yml`);
+export async function runYaml(
+  context: Context,
+  yaml: string,
+  options: Partial<DispatchOptions> & { settings?: Partial<EngineSettings>; name?: string } = {},
+): Promise<FinishedRun> {
+  const file = path.join(
+    context.dataDir.ensure('files'),
+    `${options.name ?? `workflow-${++counter}`}.yml`,
+  );
   writeFileSync(file, yaml);
   const workflow = await loadWorkflowFile(file);
   const engine = new WorkflowEngine(context, { killGraceMs: 500, ...options.settings });
-  const { done } = await engine.dispatch(workflow, { event: 'workflow_dispatch', workspace: context.dataDir.ensure('workspace'), ...options });
+  const { done } = await engine.dispatch(workflow, {
+    event: 'workflow_dispatch',
+    workspace: context.dataDir.ensure('workspace'),
+    ...options,
+  });
   const run = await done;
   return finished(context, engine, run);
 }
@@ -33,7 +48,9 @@ export function finished(context: Context, engine: WorkflowEngine, run: RunRecor
     run,
     jobs: engine.store.jobs(run.id),
     steps: engine.store.steps(run.id),
-    log: readLog(runLogPath(context, run.id)).lines.map((line) => (line.job ? `${line.job} | ${line.text}` : line.text)),
+    log: readLog(runLogPath(context, run.id)).lines.map((line) =>
+      line.job ? `${line.job} | ${line.text}` : line.text,
+    ),
   };
 }
 

@@ -70,9 +70,15 @@ jobs:
       { inputs: { who: 'team' } },
     );
     assert.equal(result.run.status, 'success');
-    assert.deepEqual(output(result, 'first'), ['hello team false', 'env file says yes, opsbox output is job0-step2-try1.output']);
+    assert.deepEqual(output(result, 'first'), [
+      'hello team false',
+      'env file says yes, opsbox output is job0-step2-try1.output',
+    ]);
     assert.deepEqual(output(result, 'second'), ['bird / success / "line one\\nline two"']);
-    assert.deepEqual(result.run.outputs, { first: { word: 'bird', story: 'line one\nline two' }, second: {} });
+    assert.deepEqual(result.run.outputs, {
+      first: { word: 'bird', story: 'line one\nline two' },
+      second: {},
+    });
     assert.equal(result.run.summary, '### Done\n');
     assert.deepEqual(result.run.inputs, { who: 'team', loud: false });
     assert.deepEqual(result.steps[0]!.outputs, { word: 'bird', story: 'line one\nline two' });
@@ -104,7 +110,14 @@ jobs:
     assert.deepEqual(output(result, 'default'), ['after the pipe']);
     assert.deepEqual(output(result, 'bash'), ['Error: The process exited with code 1.']);
     assert.deepEqual(output(result, 'errexit'), ['Error: The process exited with code 1.']);
-    assert.deepEqual(result.jobs.map((job) => [job.key, job.status]), [['default', 'success'], ['bash', 'failure'], ['errexit', 'failure']]);
+    assert.deepEqual(
+      result.jobs.map((job) => [job.key, job.status]),
+      [
+        ['default', 'success'],
+        ['bash', 'failure'],
+        ['errexit', 'failure'],
+      ],
+    );
     assert.equal(result.run.status, 'failure');
   });
 
@@ -125,7 +138,12 @@ jobs:
         run: print "custom\\n";
 `,
     );
-    assert.deepEqual(output(result, 'shells'), ['sh says 42', 'node says 42', 'python says 42', 'custom']);
+    assert.deepEqual(output(result, 'shells'), [
+      'sh says 42',
+      'node says 42',
+      'python says 42',
+      'custom',
+    ]);
   });
 
   it('applies defaults, working-directory and GITHUB_PATH', async () => {
@@ -169,14 +187,22 @@ jobs:
       - run: echo "deploy \${{ matrix.region }}"
 `,
     );
-    assert.deepEqual(result.jobs.map((job) => job.key), ['deploy (eu)', 'deploy (us)']);
+    assert.deepEqual(
+      result.jobs.map((job) => job.key),
+      ['deploy (eu)', 'deploy (us)'],
+    );
     assert.deepEqual(output(result, 'deploy (us)'), ['deploy us']);
   });
 
   it('fails a step whose output block has no closing delimiter', async () => {
-    const result = await runYaml(context, 'on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - run: printf "x<<EOF\\nvalue\\n" >> "$GITHUB_OUTPUT"\n');
+    const result = await runYaml(
+      context,
+      'on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - run: printf "x<<EOF\\nvalue\\n" >> "$GITHUB_OUTPUT"\n',
+    );
     assert.equal(result.run.status, 'failure');
-    assert.deepEqual(output(result, 'a'), ['Error: Invalid $GITHUB_OUTPUT: the value of "x" has no closing delimiter "EOF" on a line of its own.']);
+    assert.deepEqual(output(result, 'a'), [
+      'Error: Invalid $GITHUB_OUTPUT: the value of "x" has no closing delimiter "EOF" on a line of its own.',
+    ]);
   });
 
   it('applies if, status functions and continue-on-error', async () => {
@@ -222,8 +248,19 @@ jobs:
       'failure() ran',
       'always() ran',
     ]);
-    assert.deepEqual(result.steps.filter((step) => step.jobKey === 'a').map((step) => step.status), ['failure', 'success', 'failure', 'skipped', 'success', 'success', 'skipped']);
-    assert.deepEqual(result.jobs.map((job) => [job.key, job.status]), [['a', 'failure'], ['b', 'skipped'], ['c', 'success'], ['d', 'success']]);
+    assert.deepEqual(
+      result.steps.filter((step) => step.jobKey === 'a').map((step) => step.status),
+      ['failure', 'success', 'failure', 'skipped', 'success', 'success', 'skipped'],
+    );
+    assert.deepEqual(
+      result.jobs.map((job) => [job.key, job.status]),
+      [
+        ['a', 'failure'],
+        ['b', 'skipped'],
+        ['c', 'success'],
+        ['d', 'success'],
+      ],
+    );
     assert.deepEqual(output(result, 'd'), ['d sees skipped']);
   });
 
@@ -250,20 +287,39 @@ jobs:
       - run: echo "\${{ matrix.os }}-\${{ matrix.node }}-\${{ matrix.experimental }} \${{ strategy.job-index }}/\${{ strategy.job-total }}"
 `,
     );
-    assert.deepEqual(result.jobs.map((job) => job.key), ['test (linux, 18, true)', 'test (linux, 20, true)', 'test (mac, 20)', 'test (windows, 20)']);
+    assert.deepEqual(
+      result.jobs.map((job) => job.key),
+      ['test (linux, 18, true)', 'test (linux, 20, true)', 'test (mac, 20)', 'test (windows, 20)'],
+    );
     for (let i = 1; i < result.jobs.length; i++) {
-      assert.ok(Date.parse(result.jobs[i]!.startedAt!) >= Date.parse(result.jobs[i - 1]!.finishedAt!), 'max-parallel: 1 ran two jobs at once');
+      assert.ok(
+        Date.parse(result.jobs[i]!.startedAt!) >= Date.parse(result.jobs[i - 1]!.finishedAt!),
+        'max-parallel: 1 ran two jobs at once',
+      );
     }
     assert.deepEqual(output(result, 'test (linux, 18, true)'), ['linux-18-true 0/4']);
     assert.deepEqual(output(result, 'test (mac, 20)'), ['mac-20- 2/4']);
   });
 
   it('fails a job whose matrix does not evaluate and waits for the others', async () => {
-    const result = await runYaml(context, "on: workflow_dispatch\njobs:\n  slow:\n    steps:\n      - run: sleep 0.5; echo slow done\n  bad:\n    strategy:\n      matrix:\n        x: ${{ fromJSON('not json') }}\n    steps:\n      - run: echo never\n", { name: 'bad-matrix' });
+    const result = await runYaml(
+      context,
+      "on: workflow_dispatch\njobs:\n  slow:\n    steps:\n      - run: sleep 0.5; echo slow done\n  bad:\n    strategy:\n      matrix:\n        x: ${{ fromJSON('not json') }}\n    steps:\n      - run: echo never\n",
+      { name: 'bad-matrix' },
+    );
     assert.equal(result.run.status, 'failure');
-    assert.deepEqual(result.jobs.map((job) => [job.key, job.status]), [['slow', 'success'], ['bad', 'failure']]);
+    assert.deepEqual(
+      result.jobs.map((job) => [job.key, job.status]),
+      [
+        ['slow', 'success'],
+        ['bad', 'failure'],
+      ],
+    );
     const file = path.join(context.dataDir.root, 'files', 'bad-matrix.yml');
-    assert.equal(result.jobs.find((job) => job.key === 'bad')!.error, `Expression failed at ${file}:9:12: Error parsing JSON when evaluating fromJson`);
+    assert.equal(
+      result.jobs.find((job) => job.key === 'bad')!.error,
+      `Expression failed at ${file}:9:12: Error parsing JSON when evaluating fromJson`,
+    );
     assert.deepEqual(output(result, 'slow'), ['slow done']);
   });
 
@@ -282,7 +338,13 @@ jobs:
 `,
     );
     assert.ok(Date.now() - started < 10_000, 'fail-fast did not stop the sleeping job');
-    assert.deepEqual(result.jobs.map((job) => [job.key, job.status]), [['test (1)', 'failure'], ['test (2)', 'cancelled']]);
+    assert.deepEqual(
+      result.jobs.map((job) => [job.key, job.status]),
+      [
+        ['test (1)', 'failure'],
+        ['test (2)', 'cancelled'],
+      ],
+    );
     assert.equal(result.run.status, 'failure');
   });
 
@@ -302,14 +364,25 @@ jobs:
     );
     assert.equal(result.run.status, 'success');
     assert.equal(result.steps[0]!.attempts, 3);
-    assert.deepEqual(output(result, 'a'), ['Error: The process exited with code 1.', 'Attempt 1 of 3 failed; retrying in 0.05s.', 'Error: The process exited with code 1.', 'Attempt 2 of 3 failed; retrying in 0.05s.']);
+    assert.deepEqual(output(result, 'a'), [
+      'Error: The process exited with code 1.',
+      'Attempt 1 of 3 failed; retrying in 0.05s.',
+      'Error: The process exited with code 1.',
+      'Attempt 2 of 3 failed; retrying in 0.05s.',
+    ]);
   });
 
   it('retries with exponential backoff', async () => {
-    const result = await runYaml(context, 'on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - retry: {attempts: 3, delay-seconds: 0.05}\n        run: exit 1\n');
+    const result = await runYaml(
+      context,
+      'on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - retry: {attempts: 3, delay-seconds: 0.05}\n        run: exit 1\n',
+    );
     assert.equal(result.run.status, 'failure');
     assert.equal(result.steps[0]!.attempts, 3);
-    assert.deepEqual(output(result, 'a').filter((line) => line.startsWith('Attempt')), ['Attempt 1 of 3 failed; retrying in 0.05s.', 'Attempt 2 of 3 failed; retrying in 0.1s.']);
+    assert.deepEqual(
+      output(result, 'a').filter((line) => line.startsWith('Attempt')),
+      ['Attempt 1 of 3 failed; retrying in 0.05s.', 'Attempt 2 of 3 failed; retrying in 0.1s.'],
+    );
   });
 
   it('step timeout kills a process group ignoring SIGTERM', async () => {
@@ -334,14 +407,23 @@ jobs:
     const elapsed = Date.now() - started;
     assert.ok(elapsed < 5_000, `the step ran ${elapsed} ms`);
     assert.equal(result.steps[0]!.status, 'failure');
-    assert.equal(result.steps[0]!.error, 'The step timed out after 0.01 minutes; its processes were stopped.');
-    assert.deepEqual(output(result, 'a'), ['The step timed out after 0.01 minutes; its processes were stopped.', 'cleanup step ran']);
+    assert.equal(
+      result.steps[0]!.error,
+      'The step timed out after 0.01 minutes; its processes were stopped.',
+    );
+    assert.deepEqual(output(result, 'a'), [
+      'The step timed out after 0.01 minutes; its processes were stopped.',
+      'cleanup step ran',
+    ]);
     const child = Number(readFileSync(pidFile, 'utf8'));
     assert.equal(await processState(child), 'gone');
   });
 
   it('fails a job at its timeout', async () => {
-    const result = await runYaml(context, 'on: workflow_dispatch\njobs:\n  a:\n    timeout-minutes: 0.01\n    steps:\n      - run: sleep 30\n');
+    const result = await runYaml(
+      context,
+      'on: workflow_dispatch\njobs:\n  a:\n    timeout-minutes: 0.01\n    steps:\n      - run: sleep 30\n',
+    );
     assert.equal(result.jobs[0]!.status, 'failure');
     assert.equal(result.jobs[0]!.error, 'The job timed out after 0.01 minutes.');
   });
@@ -370,10 +452,17 @@ jobs:
           exit 1
 `,
     );
-    const text = readFileSync(path.join(context.dataDir.root, 'runs', `${result.run.id}.log`), 'utf8');
+    const text = readFileSync(
+      path.join(context.dataDir.root, 'runs', `${result.run.id}.log`),
+      'utf8',
+    );
     assert.ok(!text.includes('tok-3f9a8b7c6d'));
     assert.ok(!text.includes(Buffer.from('tok-3f9a8b7c6d').toString('hex')));
-    assert.deepEqual(output(result, 'a').slice(0, 3), ['plain ***', 'base64 dXNlcjp***A==', 'hex ***']);
+    assert.deepEqual(output(result, 'a').slice(0, 3), [
+      'plain ***',
+      'base64 dXNlcjp***A==',
+      'hex ***',
+    ]);
     assert.deepEqual(result.steps[0]!.outputs, { value: '***', other: 'ok' });
     assert.equal(result.run.summary, 'summary ***\n');
   });
@@ -394,49 +483,90 @@ jobs:
 `,
     );
     assert.deepEqual(result.jobs[0]!.outputs, { fine: 'ok' });
-    assert.deepEqual(output(result, 'a'), ['Warning: output "leaked" of job a was withheld because it contains a secret.']);
+    assert.deepEqual(output(result, 'a'), [
+      'Warning: output "leaked" of job a was withheld because it contains a secret.',
+    ]);
   });
 
   it('masks a secret passed as an input in the run record', async () => {
     new SecretStore(context).set('API_TOKEN', 'tok-3f9a8b7c6d');
-    const result = await runYaml(context, 'on:\n  workflow_dispatch:\n    inputs:\n      token: {}\njobs:\n  a:\n    steps:\n      - name: use ${{ inputs.token }}\n        run: test "${{ inputs.token }}" = tok-3f9a8b7c6d\n', { inputs: { token: 'tok-3f9a8b7c6d' } });
+    const result = await runYaml(
+      context,
+      'on:\n  workflow_dispatch:\n    inputs:\n      token: {}\njobs:\n  a:\n    steps:\n      - name: use ${{ inputs.token }}\n        run: test "${{ inputs.token }}" = tok-3f9a8b7c6d\n',
+      { inputs: { token: 'tok-3f9a8b7c6d' } },
+    );
     assert.equal(result.run.status, 'success');
     assert.deepEqual(result.run.inputs, { token: '***' });
     assert.equal(result.steps[0]!.name, 'use ***');
   });
 
   it('fails with the file position when a secret is not set', async () => {
-    const result = await runYaml(context, 'on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - run: echo start\n      - run: echo "${{ secrets.NOT_THERE }}"\n', { name: 'unset-secret' });
+    const result = await runYaml(
+      context,
+      'on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - run: echo start\n      - run: echo "${{ secrets.NOT_THERE }}"\n',
+      { name: 'unset-secret' },
+    );
     assert.equal(result.run.status, 'failure');
     const file = path.join(context.dataDir.root, 'files', 'unset-secret.yml');
-    assert.equal(result.steps[1]!.error, `Secret NOT_THERE is not set (used at ${file}:6:14). Set it with \`opsbox secret set NOT_THERE\`.`);
+    assert.equal(
+      result.steps[1]!.error,
+      `Secret NOT_THERE is not set (used at ${file}:6:14). Set it with \`opsbox secret set NOT_THERE\`.`,
+    );
   });
 
   it('reads an unset secret as empty in a condition', async () => {
-    const result = await runYaml(context, "on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - if: secrets.NOT_THERE != ''\n        run: echo \"${{ secrets.NOT_THERE }}\"\n      - run: echo done\n");
+    const result = await runYaml(
+      context,
+      'on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - if: secrets.NOT_THERE != \'\'\n        run: echo "${{ secrets.NOT_THERE }}"\n      - run: echo done\n',
+    );
     assert.equal(result.run.status, 'success');
-    assert.deepEqual(result.steps.map((step) => step.status), ['skipped', 'success']);
+    assert.deepEqual(
+      result.steps.map((step) => step.status),
+      ['skipped', 'success'],
+    );
   });
 
   it('truncates a huge log with a note and keeps memory flat', async () => {
     const before = process.memoryUsage().rss;
-    const result = await runYaml(context, 'on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - run: head -c 50000000 /dev/zero | tr "\\0" "x" | fold -w 100\n', {
-      settings: { logMaxBytes: 100_000 },
-    });
+    const result = await runYaml(
+      context,
+      'on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - run: head -c 50000000 /dev/zero | tr "\\0" "x" | fold -w 100\n',
+      {
+        settings: { logMaxBytes: 100_000 },
+      },
+    );
     assert.equal(result.run.status, 'success');
     const size = statSync(path.join(context.dataDir.root, 'runs', `${result.run.id}.log`)).size;
     assert.ok(size < 102_000, `log is ${size} bytes`);
-    assert.ok(result.log.includes('a | Log truncated: it reached the limit of 100000 bytes (OPSBOX_RUN_LOG_MAX_BYTES); later lines are dropped.'));
+    assert.ok(
+      result.log.includes(
+        'a | Log truncated: it reached the limit of 100000 bytes (OPSBOX_RUN_LOG_MAX_BYTES); later lines are dropped.',
+      ),
+    );
     assert.match(result.log[result.log.length - 1]!, /^\d+ more log lines were dropped\.$/);
-    assert.ok(process.memoryUsage().rss - before < 100 * 1024 * 1024, 'memory grew by the size of the output');
+    assert.ok(
+      process.memoryUsage().rss - before < 100 * 1024 * 1024,
+      'memory grew by the size of the output',
+    );
   });
 
   it('rejects bad dispatch inputs with one line', async () => {
-    const yaml = 'on:\n  workflow_dispatch:\n    inputs:\n      level: {type: choice, options: [low, high], required: true}\n      count: {type: number}\njobs:\n  a:\n    steps: [{run: "true"}]\n';
-    await assert.rejects(runYaml(context, yaml, { name: 'inputs' }), { message: 'Missing required input "level" for workflow inputs; pass --input level=VALUE.' });
-    await assert.rejects(runYaml(context, yaml, { name: 'inputs', inputs: { level: 'mid' } }), { message: 'Invalid input "level" for workflow inputs: "mid" is not one of low, high.' });
-    await assert.rejects(runYaml(context, yaml, { name: 'inputs', inputs: { level: 'low', count: 'many' } }), { message: 'Invalid input "count" for workflow inputs: "many" is not a number.' });
-    await assert.rejects(runYaml(context, yaml, { name: 'inputs', inputs: { level: 'low', extra: '1' } }), { message: 'Unknown input "extra" for workflow inputs: its inputs are level, count.' });
+    const yaml =
+      'on:\n  workflow_dispatch:\n    inputs:\n      level: {type: choice, options: [low, high], required: true}\n      count: {type: number}\njobs:\n  a:\n    steps: [{run: "true"}]\n';
+    await assert.rejects(runYaml(context, yaml, { name: 'inputs' }), {
+      message: 'Missing required input "level" for workflow inputs; pass --input level=VALUE.',
+    });
+    await assert.rejects(runYaml(context, yaml, { name: 'inputs', inputs: { level: 'mid' } }), {
+      message: 'Invalid input "level" for workflow inputs: "mid" is not one of low, high.',
+    });
+    await assert.rejects(
+      runYaml(context, yaml, { name: 'inputs', inputs: { level: 'low', count: 'many' } }),
+      { message: 'Invalid input "count" for workflow inputs: "many" is not a number.' },
+    );
+    await assert.rejects(
+      runYaml(context, yaml, { name: 'inputs', inputs: { level: 'low', extra: '1' } }),
+      { message: 'Unknown input "extra" for workflow inputs: its inputs are level, count.' },
+    );
     passed = true;
   });
 });

@@ -27,7 +27,9 @@ function setup(root: string, name: string, yaml: string, start: string) {
 async function tickAt(target: ReturnType<typeof setup>, at: string): Promise<void> {
   target.clock.now = new Date(at);
   await target.scheduler.tick();
-  await Promise.all(target.engine.store.listRuns({ limit: 1000 }).map((run) => target.engine.wait(run.id)));
+  await Promise.all(
+    target.engine.store.listRuns({ limit: 1000 }).map((run) => target.engine.wait(run.id)),
+  );
 }
 
 const fires = (target: ReturnType<typeof setup>) =>
@@ -36,7 +38,8 @@ const fires = (target: ReturnType<typeof setup>) =>
     .reverse()
     .map((fire) => `${fire.plannedAt} ${fire.status}${fire.reason ? ` (${fire.reason})` : ''}`);
 
-const workflow = (cron: string, extra = '') => `on:\n  schedule:\n    - cron: "${cron}"\n${extra}jobs:\n  a:\n    steps:\n      - run: echo "fired for \${{ github.event.schedule }}"\n`;
+const workflow = (cron: string, extra = '') =>
+  `on:\n  schedule:\n    - cron: "${cron}"\n${extra}jobs:\n  a:\n    steps:\n      - run: echo "fired for \${{ github.event.schedule }}"\n`;
 
 describe('scheduler', () => {
   const temp = tempDir('scheduler');
@@ -48,21 +51,37 @@ describe('scheduler', () => {
   });
 
   it('moves a fixed time in the spring-forward gap to the first valid instant', async () => {
-    const target = setup(temp.dir, 'gap', workflow('30 2 * * *', '      timezone: America/New_York\n'), '2026-03-07T12:00:00Z');
+    const target = setup(
+      temp.dir,
+      'gap',
+      workflow('30 2 * * *', '      timezone: America/New_York\n'),
+      '2026-03-07T12:00:00Z',
+    );
     contexts.push(target.context);
     await target.scheduler.tick();
     await tickAt(target, '2026-03-08T07:00:05Z');
     await tickAt(target, '2026-03-09T06:30:05Z');
-    assert.deepEqual(fires(target), ['2026-03-08T07:00:00.000Z started', '2026-03-09T06:30:00.000Z started']);
-    const runs = target.engine.store.listRuns();
-    assert.deepEqual(runs.map((run) => [run.event, run.status, run.plannedAt]), [
-      ['schedule', 'success', '2026-03-09T06:30:00.000Z'],
-      ['schedule', 'success', '2026-03-08T07:00:00.000Z'],
+    assert.deepEqual(fires(target), [
+      '2026-03-08T07:00:00.000Z started',
+      '2026-03-09T06:30:00.000Z started',
     ]);
+    const runs = target.engine.store.listRuns();
+    assert.deepEqual(
+      runs.map((run) => [run.event, run.status, run.plannedAt]),
+      [
+        ['schedule', 'success', '2026-03-09T06:30:00.000Z'],
+        ['schedule', 'success', '2026-03-08T07:00:00.000Z'],
+      ],
+    );
   });
 
   it('fires a fixed time in the repeated fall-back hour once', async () => {
-    const target = setup(temp.dir, 'repeat', workflow('30 1 * * *', '      timezone: America/New_York\n'), '2026-10-31T12:00:00Z');
+    const target = setup(
+      temp.dir,
+      'repeat',
+      workflow('30 1 * * *', '      timezone: America/New_York\n'),
+      '2026-10-31T12:00:00Z',
+    );
     contexts.push(target.context);
     await target.scheduler.tick();
     await tickAt(target, '2026-11-01T05:30:10Z');
@@ -72,10 +91,21 @@ describe('scheduler', () => {
   });
 
   it('follows elapsed time for a wildcard hour across DST', async () => {
-    const target = setup(temp.dir, 'hourly', workflow('30 * * * *', '      timezone: America/New_York\n'), '2026-11-01T04:00:00Z');
+    const target = setup(
+      temp.dir,
+      'hourly',
+      workflow('30 * * * *', '      timezone: America/New_York\n'),
+      '2026-11-01T04:00:00Z',
+    );
     contexts.push(target.context);
     await target.scheduler.tick();
-    for (const at of ['2026-11-01T04:30:01Z', '2026-11-01T05:30:01Z', '2026-11-01T06:30:01Z', '2026-11-01T07:30:01Z']) await tickAt(target, at);
+    for (const at of [
+      '2026-11-01T04:30:01Z',
+      '2026-11-01T05:30:01Z',
+      '2026-11-01T06:30:01Z',
+      '2026-11-01T07:30:01Z',
+    ])
+      await tickAt(target, at);
     assert.deepEqual(fires(target), [
       '2026-11-01T04:30:00.000Z started',
       '2026-11-01T05:30:00.000Z started',
@@ -105,12 +135,21 @@ describe('scheduler', () => {
     await target.scheduler.tick();
     await tickAt(target, '2026-06-01T03:30:00Z');
     const reason = 'missed: opsbox was not running at the planned time (missed-runs: skip)';
-    assert.deepEqual(fires(target), [`2026-06-01T01:00:00.000Z skipped (${reason})`, `2026-06-01T02:00:00.000Z skipped (${reason})`, `2026-06-01T03:00:00.000Z skipped (${reason})`]);
+    assert.deepEqual(fires(target), [
+      `2026-06-01T01:00:00.000Z skipped (${reason})`,
+      `2026-06-01T02:00:00.000Z skipped (${reason})`,
+      `2026-06-01T03:00:00.000Z skipped (${reason})`,
+    ]);
     assert.equal(target.engine.store.listRuns().length, 0);
   });
 
   it('runs the latest missed fire once with missed-runs: run-once', async () => {
-    const target = setup(temp.dir, 'missed-once', workflow('0 * * * *', 'missed-runs: run-once\n'), '2026-06-01T00:10:00Z');
+    const target = setup(
+      temp.dir,
+      'missed-once',
+      workflow('0 * * * *', 'missed-runs: run-once\n'),
+      '2026-06-01T00:10:00Z',
+    );
     contexts.push(target.context);
     await target.scheduler.tick();
     await tickAt(target, '2026-06-01T02:30:00Z');
@@ -122,7 +161,12 @@ describe('scheduler', () => {
   });
 
   it('resumes from the last recorded fire after a restart', async () => {
-    const target = setup(temp.dir, 'restart', workflow('0 * * * *', 'missed-runs: run-once\n'), '2026-06-01T00:10:00Z');
+    const target = setup(
+      temp.dir,
+      'restart',
+      workflow('0 * * * *', 'missed-runs: run-once\n'),
+      '2026-06-01T00:10:00Z',
+    );
     contexts.push(target.context);
     await target.scheduler.tick();
     await tickAt(target, '2026-06-01T01:00:02Z');
@@ -132,7 +176,12 @@ describe('scheduler', () => {
     await Promise.all(target.engine.store.listRuns().map((run) => target.engine.wait(run.id)));
     assert.deepEqual(
       fires(target).map((fire) => fire.split(' (')[0]),
-      ['2026-06-01T01:00:00.000Z started', '2026-06-01T02:00:00.000Z skipped', '2026-06-01T03:00:00.000Z skipped', '2026-06-01T04:00:00.000Z started'],
+      [
+        '2026-06-01T01:00:00.000Z started',
+        '2026-06-01T02:00:00.000Z skipped',
+        '2026-06-01T03:00:00.000Z skipped',
+        '2026-06-01T04:00:00.000Z started',
+      ],
     );
   });
 
@@ -142,13 +191,18 @@ describe('scheduler', () => {
     target.engine.store.setEnabled('disabled', false);
     await target.scheduler.tick();
     await tickAt(target, '2026-06-01T00:10:01Z');
-    assert.deepEqual(fires(target), ['2026-06-01T00:10:00.000Z skipped (the workflow is disabled)']);
+    assert.deepEqual(fires(target), [
+      '2026-06-01T00:10:00.000Z skipped (the workflow is disabled)',
+    ]);
   });
 
   it('keeps scheduling the valid workflows next to a broken file', async () => {
     const target = setup(temp.dir, 'broken', workflow('*/10 * * * *'), '2026-06-01T00:01:00Z');
     contexts.push(target.context);
-    writeFileSync(path.join(target.dataDir, 'workflows', 'bad.yml'), 'on:\n  schedule:\n    - cron: "0 0 30 2 *"\njobs: {}\n');
+    writeFileSync(
+      path.join(target.dataDir, 'workflows', 'bad.yml'),
+      'on:\n  schedule:\n    - cron: "0 0 30 2 *"\njobs: {}\n',
+    );
     await target.scheduler.tick();
     await tickAt(target, '2026-06-01T00:10:01Z');
     assert.deepEqual(fires(target), ['2026-06-01T00:10:00.000Z started']);

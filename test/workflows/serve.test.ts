@@ -16,7 +16,11 @@ interface Server {
 async function startServe(dataDir: string): Promise<Server> {
   const help = runCli(['serve', '--help']).stdout;
   const extra = help.includes('--s3-port') ? ['--s3-port', '0'] : [];
-  const child = spawn(process.execPath, [BIN, '--data-dir', dataDir, 'serve', '--host', '127.0.0.1', '--port', '0', ...extra], { env: { ...process.env, OPSBOX_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [BIN, '--data-dir', dataDir, 'serve', '--host', '127.0.0.1', '--port', '0', ...extra],
+    { env: { ...process.env, OPSBOX_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let stderr = '';
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`serve did not start: ${stderr}`)), 15_000);
@@ -33,7 +37,11 @@ async function startServe(dataDir: string): Promise<Server> {
   return { child, url };
 }
 
-async function waitFor<T>(read: () => Promise<T | undefined>, what: string, ms = 15_000): Promise<T> {
+async function waitFor<T>(
+  read: () => Promise<T | undefined>,
+  what: string,
+  ms = 15_000,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const value = await read();
@@ -71,18 +79,43 @@ describe('workflows in opsbox serve', () => {
   });
 
   mkdirSync(path.join(dataDir, 'workflows'), { recursive: true });
-  writeFileSync(path.join(dataDir, 'workflows', 'quick.yml'), 'on:\n  workflow_dispatch:\n    inputs:\n      name: {required: true}\njobs:\n  a:\n    steps:\n      - run: echo "hello ${{ inputs.name }}"\n');
-  writeFileSync(path.join(dataDir, 'workflows', 'slow.yml'), `on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - run: |\n          echo $$ > "${pidFile}"\n          echo "slow step started"\n          sleep 30\n`);
-  writeFileSync(path.join(dataDir, 'workflows', 'broken.yml'), 'on:\n  schedule:\n    - cron: "0 0 30 2 *"\njobs:\n  a:\n    steps: [{run: "true"}]\n');
-  const token = JSON.parse(runCli(['token', 'create', 'test', '--json'], { dataDir }).stdout).token as string;
+  writeFileSync(
+    path.join(dataDir, 'workflows', 'quick.yml'),
+    'on:\n  workflow_dispatch:\n    inputs:\n      name: {required: true}\njobs:\n  a:\n    steps:\n      - run: echo "hello ${{ inputs.name }}"\n',
+  );
+  writeFileSync(
+    path.join(dataDir, 'workflows', 'slow.yml'),
+    `on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - run: |\n          echo $$ > "${pidFile}"\n          echo "slow step started"\n          sleep 30\n`,
+  );
+  writeFileSync(
+    path.join(dataDir, 'workflows', 'broken.yml'),
+    'on:\n  schedule:\n    - cron: "0 0 30 2 *"\njobs:\n  a:\n    steps: [{run: "true"}]\n',
+  );
+  const token = JSON.parse(runCli(['token', 'create', 'test', '--json'], { dataDir }).stdout)
+    .token as string;
   const headers = { authorization: `Bearer ${token}` };
   let server: Server;
   const api = async (method: string, route: string, body?: unknown) => {
-    const init = body === undefined ? { method, headers } : { method, headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(body) };
+    const init =
+      body === undefined
+        ? { method, headers }
+        : {
+            method,
+            headers: { ...headers, 'content-type': 'application/json' },
+            body: JSON.stringify(body),
+          };
     const response = await fetch(server.url + route, init);
-    return { status: response.status, body: (await response.json()) as { success: boolean; result: any; errors: { code: string; message: string }[] } };
+    return {
+      status: response.status,
+      body: (await response.json()) as {
+        success: boolean;
+        result: any;
+        errors: { code: string; message: string }[];
+      },
+    };
   };
-  const runStatus = async (id: number) => (await api('GET', `/workflows/runs/${id}`)).body.result.status as string;
+  const runStatus = async (id: number) =>
+    (await api('GET', `/workflows/runs/${id}`)).body.result.status as string;
   let quickRun: number;
 
   it('lists workflows, with a broken one, and keeps serving', async () => {
@@ -90,31 +123,62 @@ describe('workflows in opsbox serve', () => {
     servers.push(server.child);
     const { status, body } = await api('GET', '/workflows');
     assert.equal(status, 200);
-    assert.deepEqual(body.result.map((w: { id: string }) => w.id), ['broken', 'quick', 'slow']);
-    assert.equal(body.result[0].error, `Invalid workflow ${path.join(dataDir, 'workflows', 'broken.yml')}:3:13: cron "0 0 30 2 *" never fires (no date matches it); fix the day and month fields`);
+    assert.deepEqual(
+      body.result.map((w: { id: string }) => w.id),
+      ['broken', 'quick', 'slow'],
+    );
+    assert.equal(
+      body.result[0].error,
+      `Invalid workflow ${path.join(dataDir, 'workflows', 'broken.yml')}:3:13: cron "0 0 30 2 *" never fires (no date matches it); fix the day and month fields`,
+    );
     const unauthorized = await fetch(server.url + '/workflows');
     assert.equal(unauthorized.status, 401);
   });
 
   it('dispatches a run, shows it and returns its log', async () => {
-    const dispatched = await api('POST', '/workflows/quick/dispatches', { inputs: { name: 'api' } });
+    const dispatched = await api('POST', '/workflows/quick/dispatches', {
+      inputs: { name: 'api' },
+    });
     assert.equal(dispatched.status, 201);
     assert.equal(dispatched.body.result.event, 'workflow_dispatch');
     quickRun = dispatched.body.result.id;
-    await waitFor(async () => ((await runStatus(quickRun)) === 'success' ? true : undefined), 'the quick run');
+    await waitFor(
+      async () => ((await runStatus(quickRun)) === 'success' ? true : undefined),
+      'the quick run',
+    );
     const run = (await api('GET', `/workflows/runs/${quickRun}`)).body.result;
     assert.deepEqual(run.inputs, { name: 'api' });
-    assert.deepEqual(run.jobs.map((job: { key: string; status: string; steps: unknown[] }) => [job.key, job.status, job.steps.length]), [['a', 'success', 1]]);
-    const log = await (await fetch(`${server.url}/workflows/runs/${quickRun}/logs`, { headers })).text();
-    assert.equal(log, 'a | Job a started.\na | Run echo "hello ${{ inputs.name }}"\na | hello api\na | Job a finished: success.\nRun finished: success.\n');
+    assert.deepEqual(
+      run.jobs.map((job: { key: string; status: string; steps: unknown[] }) => [
+        job.key,
+        job.status,
+        job.steps.length,
+      ]),
+      [['a', 'success', 1]],
+    );
+    const log = await (
+      await fetch(`${server.url}/workflows/runs/${quickRun}/logs`, { headers })
+    ).text();
+    assert.equal(
+      log,
+      'a | Job a started.\na | Run echo "hello ${{ inputs.name }}"\na | hello api\na | Job a finished: success.\nRun finished: success.\n',
+    );
     const listed = await api('GET', '/workflows/runs?workflow=quick');
-    assert.deepEqual(listed.body.result.map((r: { id: number }) => r.id), [quickRun]);
+    assert.deepEqual(
+      listed.body.result.map((r: { id: number }) => r.id),
+      [quickRun],
+    );
   });
 
   it('rejects bad dispatches with the error envelope', async () => {
     const missing = await api('POST', '/workflows/quick/dispatches', {});
     assert.equal(missing.status, 400);
-    assert.deepEqual(missing.body.errors, [{ code: 'INPUT_INVALID', message: 'Missing required input "name" for workflow quick; pass --input name=VALUE.' }]);
+    assert.deepEqual(missing.body.errors, [
+      {
+        code: 'INPUT_INVALID',
+        message: 'Missing required input "name" for workflow quick; pass --input name=VALUE.',
+      },
+    ]);
     const unknown = await api('POST', '/workflows/nope/dispatches', {});
     assert.equal(unknown.status, 404);
     const traversal = await api('POST', '/workflows/..%2Fsecret/dispatches', {});
@@ -124,7 +188,9 @@ describe('workflows in opsbox serve', () => {
   it('streams a live log and cancels a run', async () => {
     const { body } = await api('POST', '/workflows/slow/dispatches', {});
     const id = body.result.id as number;
-    const response = await fetch(`${server.url}/workflows/runs/${id}/logs?follow=true`, { headers });
+    const response = await fetch(`${server.url}/workflows/runs/${id}/logs?follow=true`, {
+      headers,
+    });
     const reader = response.body!.getReader();
     let text = '';
     while (!text.includes('slow step started')) {
@@ -139,19 +205,31 @@ describe('workflows in opsbox serve', () => {
       if (done) break;
       text += Buffer.from(value!).toString();
     }
-    assert.ok(text.endsWith('a | The step was cancelled; its processes were stopped.\na | Job a finished: cancelled.\nRun finished: cancelled.\n'), text);
+    assert.ok(
+      text.endsWith(
+        'a | The step was cancelled; its processes were stopped.\na | Job a finished: cancelled.\nRun finished: cancelled.\n',
+      ),
+      text,
+    );
     assert.equal(await runStatus(id), 'cancelled');
   });
 
   it('marks a run interrupted by a killed server and keeps finished runs', async () => {
     const { body } = await api('POST', '/workflows/slow/dispatches', {});
     const id = body.result.id as number;
-    await waitFor(async () => ((await runStatus(id)) === 'running' && existsSync(pidFile) ? true : undefined), 'the slow step');
+    await waitFor(
+      async () => ((await runStatus(id)) === 'running' && existsSync(pidFile) ? true : undefined),
+      'the slow step',
+    );
     server.child.kill('SIGKILL');
     await new Promise((resolve) => server.child.once('exit', resolve));
     // When its parent's IPC channel closes, the launcher helper kills the step's process group.
     const stepPid = Number(readFileSync(pidFile, 'utf8'));
-    await waitFor(async () => (processGone(stepPid) ? true : undefined), 'the step process to be killed', 5_000);
+    await waitFor(
+      async () => (processGone(stepPid) ? true : undefined),
+      'the step process to be killed',
+      5_000,
+    );
 
     server = await startServe(dataDir);
     servers.push(server.child);

@@ -9,7 +9,11 @@ const list: CommandSpec = {
   async run({ options }) {
     const actions = [...(await loadActions()).values()];
     if (options.json) return printJson(actions.map(describeAction));
-    printTable(['action', 'summary'], actions.map((action) => [action.name, action.summary]), 'No actions.');
+    printTable(
+      ['action', 'summary'],
+      actions.map((action) => [action.name, action.summary]),
+      'No actions.',
+    );
   },
 };
 
@@ -26,17 +30,33 @@ const describe: CommandSpec = {
     out.write('\nInputs:\n');
     printTable(
       ['input', 'type', 'required', 'default', 'description'],
-      Object.entries(action.inputs).map(([key, input]) => [key, input.type, input.required ? 'yes' : 'no', input.default ?? '-', input.description]),
+      Object.entries(action.inputs).map(([key, input]) => [
+        key,
+        input.type,
+        input.required ? 'yes' : 'no',
+        input.default ?? '-',
+        input.description,
+      ]),
       'No inputs.',
     );
     out.write('\nOutputs:\n');
-    printTable(['output', 'description'], Object.entries(action.outputs).map(([key, output]) => [key, output.description]), 'No outputs.');
+    printTable(
+      ['output', 'description'],
+      Object.entries(action.outputs).map(([key, output]) => [key, output.description]),
+      'No outputs.',
+    );
     out.write(`\nExample:\n  - uses: ${action.name}\n${exampleWith(action)}`);
   },
 };
 
 function describeAction(action: ActionDefinition) {
-  return { name: action.name, summary: action.summary, description: action.description ?? null, inputs: action.inputs, outputs: action.outputs };
+  return {
+    name: action.name,
+    summary: action.summary,
+    description: action.description ?? null,
+    inputs: action.inputs,
+    outputs: action.outputs,
+  };
 }
 
 function exampleWith(action: ActionDefinition): string {

@@ -10,7 +10,11 @@ const list: CommandSpec = {
   run({ options, context }) {
     const secrets = new SecretStore(context).list();
     if (options.json) return printJson(secrets);
-    printTable(['name', 'created', 'updated'], secrets.map((s) => [s.name, s.createdAt, s.updatedAt]), 'No secrets. Store one with `opsbox secret set NAME`.');
+    printTable(
+      ['name', 'created', 'updated'],
+      secrets.map((s) => [s.name, s.createdAt, s.updatedAt]),
+      'No secrets. Store one with `opsbox secret set NAME`.',
+    );
   },
 };
 

@@ -14,8 +14,15 @@ export const setCommand: CommandSpec = {
     'Store an encrypted secret for workflows. The value comes from --body, from stdin when it is piped, or from a hidden prompt on a terminal. ' +
     'With --env-file, every NAME=VALUE line of the file becomes a secret. A trailing newline of piped input is dropped.',
   options: [
-    { flags: '-b, --body <value>', description: 'the value itself (visible in the shell history; prefer stdin)' },
-    { flags: '-f, --env-file <file>', description: 'read NAME=VALUE lines from a dotenv file', conflicts: ['body'] },
+    {
+      flags: '-b, --body <value>',
+      description: 'the value itself (visible in the shell history; prefer stdin)',
+    },
+    {
+      flags: '-f, --env-file <file>',
+      description: 'read NAME=VALUE lines from a dotenv file',
+      conflicts: ['body'],
+    },
     { flags: '--json', description: 'print the stored names as JSON' },
   ],
   async run({ args: [name], options, context }) {
@@ -27,7 +34,11 @@ export const setCommand: CommandSpec = {
       info(`Stored ${names.length} secret${names.length === 1 ? '' : 's'}: ${names.join(', ')}.`);
       return;
     }
-    if (!name) throw new UserError('usage', 'Missing secret NAME: run `opsbox secret set NAME`, or pass --env-file FILE.');
+    if (!name)
+      throw new UserError(
+        'usage',
+        'Missing secret NAME: run `opsbox secret set NAME`, or pass --env-file FILE.',
+      );
     const value = await readValue(name, options.body);
     const stored = store.set(name, value);
     if (options.json) return printJson({ stored: [stored.name], replaced: stored.replaced });

@@ -18,18 +18,32 @@ export const keyCommand: CommandSpec = {
     '  opsbox storage key revoke ID|NAME                               revoke a key\n\n' +
     'A key reaches every bucket read-write unless limited with --bucket (repeatable) or --read-only.',
   options: [
-    { flags: '--bucket <name>', description: 'limit the key to this bucket (repeatable)', repeatable: true },
+    {
+      flags: '--bucket <name>',
+      description: 'limit the key to this bucket (repeatable)',
+      repeatable: true,
+    },
     { flags: '--read-only', description: 'allow only reads (GET, HEAD, listings)' },
-    { flags: '--json', description: 'print as JSON (create prints accessKeyId and secretAccessKey)' },
+    {
+      flags: '--json',
+      description: 'print as JSON (create prints accessKeyId and secretAccessKey)',
+    },
   ],
   run({ args: [action, name], options, context }) {
     const keys = new AccessKeyService(context);
     switch (action) {
       case 'create': {
-        const { info: created, secretAccessKey } = keys.create(name, { buckets: options.bucket, readOnly: options.readOnly });
+        const { info: created, secretAccessKey } = keys.create(name, {
+          buckets: options.bucket,
+          readOnly: options.readOnly,
+        });
         if (options.json) return printJson({ ...created, secretAccessKey });
-        process.stdout.write(`AWS_ACCESS_KEY_ID=${created.accessKeyId}\nAWS_SECRET_ACCESS_KEY=${secretAccessKey}\n`);
-        info(`Created access key "${created.name}" (${scopeText(created.buckets, created.readOnly)}). Store the secret now: it cannot be shown again.`);
+        process.stdout.write(
+          `AWS_ACCESS_KEY_ID=${created.accessKeyId}\nAWS_SECRET_ACCESS_KEY=${secretAccessKey}\n`,
+        );
+        info(
+          `Created access key "${created.name}" (${scopeText(created.buckets, created.readOnly)}). Store the secret now: it cannot be shown again.`,
+        );
         return;
       }
       case 'list': {
@@ -37,13 +51,23 @@ export const keyCommand: CommandSpec = {
         if (options.json) return printJson(list);
         printTable(
           ['name', 'access key id', 'scope', 'created', 'last used'],
-          list.map((key) => [key.name, key.accessKeyId, scopeText(key.buckets, key.readOnly), key.createdAt, key.lastUsedAt ?? '-']),
+          list.map((key) => [
+            key.name,
+            key.accessKeyId,
+            scopeText(key.buckets, key.readOnly),
+            key.createdAt,
+            key.lastUsedAt ?? '-',
+          ]),
           'No access keys. Create one with `opsbox storage key create`.',
         );
         return;
       }
       case 'revoke': {
-        if (!name) throw new UserError('usage', 'Name the key to revoke: `opsbox storage key revoke ID|NAME`.');
+        if (!name)
+          throw new UserError(
+            'usage',
+            'Name the key to revoke: `opsbox storage key revoke ID|NAME`.',
+          );
         const revoked = keys.revoke(name);
         if (options.json) return printJson(revoked);
         info(`Revoked access key "${revoked.name}" (${revoked.accessKeyId}).`);

@@ -21,7 +21,8 @@ export function byteProgress(label: string, total: number): ByteProgress | undef
       format: `${label} [{bar}] {percentage}% | {value}/{total} MiB | {eta_formatted} left`,
       hideCursor: true,
       clearOnComplete: true,
-      formatValue: (value, _options, type) => (type === 'value' || type === 'total' ? (value / 1048576).toFixed(1) : String(value)),
+      formatValue: (value, _options, type) =>
+        type === 'value' || type === 'total' ? (value / 1048576).toFixed(1) : String(value),
     },
     cliProgress.Presets.shades_classic,
   );

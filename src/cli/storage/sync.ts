@@ -39,8 +39,15 @@ export const syncCommand: CommandSpec = {
 
     if (options.json) return printJson(result);
     const changes = result.entries.filter((entry) => entry.action !== 'skip');
-    if (options.dryRun) printTable(['action', 'key', 'size', 'reason'], changes.map((entry) => [entry.action, entry.key, entry.size, entry.reason ?? '']), 'Nothing to change.');
+    if (options.dryRun)
+      printTable(
+        ['action', 'key', 'size', 'reason'],
+        changes.map((entry) => [entry.action, entry.key, entry.size, entry.reason ?? '']),
+        'Nothing to change.',
+      );
     const verb = options.dryRun ? 'Would copy' : 'Copied';
-    info(`${verb} ${result.copied} objects (${formatBytes(result.bytesCopied)}), ${options.dryRun ? 'would delete' : 'deleted'} ${result.deleted}, skipped ${result.skipped} unchanged.`);
+    info(
+      `${verb} ${result.copied} objects (${formatBytes(result.bytesCopied)}), ${options.dryRun ? 'would delete' : 'deleted'} ${result.deleted}, skipped ${result.skipped} unchanged.`,
+    );
   },
 };

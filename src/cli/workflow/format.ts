@@ -9,7 +9,15 @@ export function duration(start: string | null, end: string | null): string {
 }
 
 export function runRow(run: RunRecord): unknown[] {
-  return [run.id, run.workflow, `#${run.number}`, run.event, run.status, run.startedAt ?? run.createdAt, duration(run.startedAt, run.finishedAt)];
+  return [
+    run.id,
+    run.workflow,
+    `#${run.number}`,
+    run.event,
+    run.status,
+    run.startedAt ?? run.createdAt,
+    duration(run.startedAt, run.finishedAt),
+  ];
 }
 
 export const RUN_COLUMNS = ['run', 'workflow', 'number', 'event', 'status', 'started', 'duration'];
@@ -18,7 +26,10 @@ export const RUN_COLUMNS = ['run', 'workflow', 'number', 'event', 'status', 'sta
 export function parseRunId(text: string): number {
   const id = Number(text);
   if (!Number.isInteger(id) || id <= 0) {
-    throw new UserError('usage', `Invalid run id "${text}": use the number shown by \`opsbox workflow runs\`.`);
+    throw new UserError(
+      'usage',
+      `Invalid run id "${text}": use the number shown by \`opsbox workflow runs\`.`,
+    );
   }
   return id;
 }

@@ -26,7 +26,9 @@ const cancel: CommandSpec = {
 function toggle(enabled: boolean): CommandSpec {
   return {
     name: `${enabled ? 'enable' : 'disable'} <workflow>`,
-    summary: enabled ? 'let the scheduler start a workflow again' : "stop the scheduler from starting a workflow (dispatch still works)",
+    summary: enabled
+      ? 'let the scheduler start a workflow again'
+      : 'stop the scheduler from starting a workflow (dispatch still works)',
     options: [{ flags: '--json', description: 'print the setting as JSON' }],
     async run({ args: [reference], options, context }) {
       const workflow = await resolveWorkflow(context, reference!);
@@ -46,15 +48,31 @@ const fires: CommandSpec = {
   ],
   run({ args: [workflow], options, context }) {
     const limit = Number(options.limit);
-    if (!Number.isInteger(limit) || limit <= 0) throw new UserError('usage', `Invalid --limit "${options.limit}": use a positive number.`);
+    if (!Number.isInteger(limit) || limit <= 0)
+      throw new UserError('usage', `Invalid --limit "${options.limit}": use a positive number.`);
     const list = new RunStore(context.state).fires(workflow, limit);
     if (options.json) return printJson(list);
-    printTable(['planned (UTC)', 'workflow', 'status', 'run', 'reason'], list.map((f) => [f.plannedAt, f.workflow, f.status, f.runId ?? '-', f.reason ?? '']), 'No schedule fires yet.');
+    printTable(
+      ['planned (UTC)', 'workflow', 'status', 'run', 'reason'],
+      list.map((f) => [f.plannedAt, f.workflow, f.status, f.runId ?? '-', f.reason ?? '']),
+      'No schedule fires yet.',
+    );
   },
 };
 
 export const workflowCommands: CommandGroupSpec = {
   name: 'workflow',
   summary: 'YAML workflows: run, list runs, read logs, cancel, enable and disable schedules',
-  commands: [listCommand, validateCommand, runCommand, runsCommand, viewCommand, logsCommand, cancel, toggle(true), toggle(false), fires],
+  commands: [
+    listCommand,
+    validateCommand,
+    runCommand,
+    runsCommand,
+    viewCommand,
+    logsCommand,
+    cancel,
+    toggle(true),
+    toggle(false),
+    fires,
+  ],
 };

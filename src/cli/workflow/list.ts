@@ -17,9 +17,12 @@ export const listCommand: CommandSpec = {
         name: entry.workflow?.name ?? entry.id,
         file: entry.file,
         enabled: store.isEnabled(entry.id),
-        schedules: entry.workflow?.schedules.map((s) => ({ cron: s.cron, timezone: s.timezone })) ?? [],
+        schedules:
+          entry.workflow?.schedules.map((s) => ({ cron: s.cron, timezone: s.timezone })) ?? [],
         dispatch: definition ? definition.on.workflow_dispatch !== undefined : false,
-        lastRun: lastRun ? { id: lastRun.id, status: lastRun.status, createdAt: lastRun.createdAt } : null,
+        lastRun: lastRun
+          ? { id: lastRun.id, status: lastRun.status, createdAt: lastRun.createdAt }
+          : null,
         error: entry.error ?? null,
       };
     });
@@ -30,7 +33,12 @@ export const listCommand: CommandSpec = {
         e.id,
         e.error ? `invalid: ${e.error.split('\n').slice(-1)[0]}` : e.name,
         e.enabled ? 'yes' : 'no',
-        [...e.schedules.map((s) => `cron ${s.cron}${s.timezone === 'UTC' ? '' : ` ${s.timezone}`}`), ...(e.dispatch ? ['dispatch'] : [])].join(', ') || '-',
+        [
+          ...e.schedules.map(
+            (s) => `cron ${s.cron}${s.timezone === 'UTC' ? '' : ` ${s.timezone}`}`,
+          ),
+          ...(e.dispatch ? ['dispatch'] : []),
+        ].join(', ') || '-',
         e.lastRun ? `${e.lastRun.id} ${e.lastRun.status}` : '-',
       ]),
       'No workflows. Put a .yml file in the workflows folder of the data directory.',

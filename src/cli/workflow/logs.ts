@@ -22,7 +22,8 @@ export const logsCommand: CommandSpec = {
       const finished = FINISHED_RUN_STATUSES.includes(store.getRun(id).status);
       const chunk = readLog(file, offset);
       offset = chunk.offset;
-      for (const line of chunk.lines) process.stdout.write((options.json ? JSON.stringify(line) : formatLogLine(line)) + '\n');
+      for (const line of chunk.lines)
+        process.stdout.write((options.json ? JSON.stringify(line) : formatLogLine(line)) + '\n');
       if (!options.follow || finished) break;
       await sleep(200);
     }

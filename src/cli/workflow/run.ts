@@ -12,13 +12,24 @@ export const runCommand: CommandSpec = {
   name: 'run <workflow>',
   summary: 'run a workflow now, in this process, and print its log (like act)',
   description:
-    'Run a workflow file (a path) or an installed workflow (its name in the data directory\'s workflows folder) in this process. ' +
+    "Run a workflow file (a path) or an installed workflow (its name in the data directory's workflows folder) in this process. " +
     'The log streams to stdout while it runs. Exit code 0 means success, 1 a failed run, 130 a cancelled one. ' +
     'Steps of a file given by path run in the current directory; steps of an installed workflow run in its workspace in the data directory.',
   options: [
-    { flags: '-i, --input <name=value>', description: 'a workflow_dispatch input (repeatable)', repeatable: true },
-    { flags: '--var <name=value>', description: 'a value of the vars context (repeatable)', repeatable: true },
-    { flags: '--json', description: 'print the finished run with its jobs and steps as JSON instead of the log' },
+    {
+      flags: '-i, --input <name=value>',
+      description: 'a workflow_dispatch input (repeatable)',
+      repeatable: true,
+    },
+    {
+      flags: '--var <name=value>',
+      description: 'a value of the vars context (repeatable)',
+      repeatable: true,
+    },
+    {
+      flags: '--json',
+      description: 'print the finished run with its jobs and steps as JSON instead of the log',
+    },
   ],
   async run({ args: [reference], options, context }) {
     const workflow = await resolveWorkflow(context, reference!);
@@ -41,7 +52,8 @@ export const runCommand: CommandSpec = {
     const drain = () => {
       const chunk = readLog(file, offset);
       offset = chunk.offset;
-      if (!options.json) for (const line of chunk.lines) process.stdout.write(formatLogLine(line) + '\n');
+      if (!options.json)
+        for (const line of chunk.lines) process.stdout.write(formatLogLine(line) + '\n');
     };
     const timer = setInterval(drain, 100);
     let finished;
@@ -55,7 +67,10 @@ export const runCommand: CommandSpec = {
     drain();
 
     if (options.json) printJson(runDetails(engine.store, finished.id));
-    else info(`Run ${finished.id} (${workflow.id} #${finished.number}) finished: ${finished.status}.${finished.error ? ` ${finished.error}` : ''}`);
+    else
+      info(
+        `Run ${finished.id} (${workflow.id} #${finished.number}) finished: ${finished.status}.${finished.error ? ` ${finished.error}` : ''}`,
+      );
     if (finished.status === 'cancelled') process.exitCode = 130;
     else if (finished.status !== 'success') process.exitCode = 1;
   },

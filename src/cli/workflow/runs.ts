@@ -9,14 +9,26 @@ export const runsCommand: CommandSpec = {
   summary: 'list recent runs, newest first',
   options: [
     { flags: '-L, --limit <count>', description: 'maximum number of runs to list', default: '20' },
-    { flags: '-s, --status <status>', description: 'only runs with this status', choices: ['queued', 'running', 'success', 'failure', 'cancelled', 'interrupted'] },
+    {
+      flags: '-s, --status <status>',
+      description: 'only runs with this status',
+      choices: ['queued', 'running', 'success', 'failure', 'cancelled', 'interrupted'],
+    },
     { flags: '--json', description: 'print as JSON' },
   ],
   run({ args: [workflow], options, context }) {
     const limit = Number(options.limit);
-    if (!Number.isInteger(limit) || limit <= 0 || limit > 1000) throw new UserError('usage', `Invalid --limit "${options.limit}": use a number from 1 to 1000.`);
+    if (!Number.isInteger(limit) || limit <= 0 || limit > 1000)
+      throw new UserError(
+        'usage',
+        `Invalid --limit "${options.limit}": use a number from 1 to 1000.`,
+      );
     const runs = new RunStore(context.state).listRuns({ workflow, status: options.status, limit });
     if (options.json) return printJson(runs);
-    printTable(RUN_COLUMNS, runs.map(runRow), 'No runs yet. Start one with `opsbox workflow run NAME`.');
+    printTable(
+      RUN_COLUMNS,
+      runs.map(runRow),
+      'No runs yet. Start one with `opsbox workflow run NAME`.',
+    );
   },
 };

@@ -14,10 +14,19 @@ export const validateCommand: CommandSpec = {
     for (const file of args) {
       try {
         const workflow = await loadWorkflowFile(file);
-        results.push({ file, valid: true, jobs: Object.keys(workflow.definition.jobs).length, schedules: workflow.schedules.length, problems: [] });
+        results.push({
+          file,
+          valid: true,
+          jobs: Object.keys(workflow.definition.jobs).length,
+          schedules: workflow.schedules.length,
+          problems: [],
+        });
       } catch (error) {
         firstError ??= error;
-        const problems = error instanceof WorkflowFileError ? error.problems : [{ file, line: 0, column: 0, message: errorMessage(error) }];
+        const problems =
+          error instanceof WorkflowFileError
+            ? error.problems
+            : [{ file, line: 0, column: 0, message: errorMessage(error) }];
         results.push({ file, valid: false, problems });
       }
     }
@@ -26,7 +35,9 @@ export const validateCommand: CommandSpec = {
       if (firstError) process.exitCode = 3;
       return;
     }
-    for (const result of results) if (result.valid) info(`${result.file}: valid (${result.jobs} jobs, ${result.schedules} schedules).`);
+    for (const result of results)
+      if (result.valid)
+        info(`${result.file}: valid (${result.jobs} jobs, ${result.schedules} schedules).`);
     if (firstError) throw firstError;
   },
 };

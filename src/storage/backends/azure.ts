@@ -1,13 +1,26 @@
 import type { Readable } from 'node:stream';
 
-import { BlobServiceClient, RestError, StorageSharedKeyCredential, type BlobItem, type ContainerClient } from '@azure/storage-blob';
+import {
+  BlobServiceClient,
+  RestError,
+  StorageSharedKeyCredential,
+  type BlobItem,
+  type ContainerClient,
+} from '@azure/storage-blob';
 
 import type { Context } from '../../core/context.js';
 import { SecretBox } from '../../core/crypto.js';
 import { UserError } from '../../core/errors.js';
 import type { AzureBackendConfig, BucketRecord } from '../buckets.js';
 import { checkWriteCondition } from '../conditions.js';
-import type { Backend, ByteRange, ObjectInfo, ObjectStream, StagedObject, WriteCondition } from '../types.js';
+import type {
+  Backend,
+  ByteRange,
+  ObjectInfo,
+  ObjectStream,
+  StagedObject,
+  WriteCondition,
+} from '../types.js';
 import { secretContext } from './secret-context.js';
 
 /**
@@ -32,7 +45,9 @@ export class AzureBackend implements Backend {
 
   static fromConfig(context: Context, record: BucketRecord): AzureBackend {
     const config = record.config as AzureBackendConfig;
-    const accountKey = SecretBox.open(context.dataDir).decrypt(config.sealedAccountKey, secretContext(record.name)).toString('utf8');
+    const accountKey = SecretBox.open(context.dataDir)
+      .decrypt(config.sealedAccountKey, secretContext(record.name))
+      .toString('utf8');
     return new AzureBackend(createContainerClient({ ...config, accountKey }), config.prefix ?? '');
   }
 
@@ -57,14 +72,19 @@ export class AzureBackend implements Backend {
     }
   }
 
-  async open(key: string, prepare?: (info: ObjectInfo) => ByteRange | undefined): Promise<ObjectStream | undefined> {
+  async open(
+    key: string,
+    prepare?: (info: ObjectInfo) => ByteRange | undefined,
+  ): Promise<ObjectStream | undefined> {
     const info = await this.head(key);
     if (!info) return undefined;
     const range = prepare?.(info);
     try {
       const offset = range?.start ?? 0;
       const count = range ? range.end - range.start + 1 : undefined;
-      const response = await this.container.getBlobClient(this.prefix + key).download(offset, count);
+      const response = await this.container
+        .getBlobClient(this.prefix + key)
+        .download(offset, count);
       return { info, body: response.readableStreamBody as Readable, range };
     } catch (error) {
       if (error instanceof RestError && error.statusCode === 404) return undefined;
@@ -76,7 +96,11 @@ export class AzureBackend implements Backend {
     // NOTE: S3 conditions name S3 ETags, which Azure does not know, so they
     // are checked with a read before the upload rather than atomically.
     if (condition) checkWriteCondition(await this.head(key), condition, key);
-    const attributes: StoredAttributes = { etag: staged.etag, metadata: staged.metadata, checksum: staged.checksum };
+    const attributes: StoredAttributes = {
+      etag: staged.etag,
+      metadata: staged.metadata,
+      checksum: staged.checksum,
+    };
     try {
       await this.container.getBlockBlobClient(this.prefix + key).uploadFile(staged.file, {
         blockSize: 8 * 1024 * 1024,
@@ -89,13 +113,19 @@ export class AzureBackend implements Backend {
           blobContentLanguage: staged.headers.contentLanguage,
           blobContentMD5: Buffer.from(staged.md5, 'hex'),
         },
-        metadata: { [ATTRIBUTES_METADATA]: Buffer.from(JSON.stringify(attributes)).toString('base64url') },
+        metadata: {
+          [ATTRIBUTES_METADATA]: Buffer.from(JSON.stringify(attributes)).toString('base64url'),
+        },
       });
     } catch (error) {
       throw azureError(error, key);
     }
     const info = await this.head(key);
-    if (!info) throw new UserError('unavailable', `Azure accepted "${key}" but does not return it; check the container.`);
+    if (!info)
+      throw new UserError(
+        'unavailable',
+        `Azure accepted "${key}" but does not return it; check the container.`,
+      );
     return info;
   }
 
@@ -118,11 +148,16 @@ export class AzureBackend implements Backend {
     const fullAfter = after ? this.prefix + after : '';
     try {
       const pages = this.container
-        .listBlobsFlat({ prefix: this.prefix + prefix, includeMetadata: true, startFrom: fullAfter || undefined })
+        .listBlobsFlat({
+          prefix: this.prefix + prefix,
+          includeMetadata: true,
+          startFrom: fullAfter || undefined,
+        })
         .byPage({ maxPageSize: Math.min(Math.max(limit, 1), 5000) });
       for await (const page of pages) {
         for (const item of page.segment.blobItems) {
-          if (fullAfter && Buffer.compare(Buffer.from(item.name), Buffer.from(fullAfter)) <= 0) continue;
+          if (fullAfter && Buffer.compare(Buffer.from(item.name), Buffer.from(fullAfter)) <= 0)
+            continue;
           results.push(itemToInfo(item, this.prefix));
           if (results.length >= limit) return results;
         }
@@ -151,7 +186,9 @@ export interface AzureClientSettings {
 
 export function createContainerClient(settings: AzureClientSettings): ContainerClient {
   const credential = new StorageSharedKeyCredential(settings.accountName, settings.accountKey);
-  return new BlobServiceClient(settings.endpoint, credential).getContainerClient(settings.container);
+  return new BlobServiceClient(settings.endpoint, credential).getContainerClient(
+    settings.container,
+  );
 }
 
 interface BlobProperties {
@@ -203,7 +240,9 @@ function itemToInfo(item: BlobItem, prefix: string): ObjectInfo {
   });
 }
 
-function readAttributes(metadata: Record<string, string> | undefined): StoredAttributes | undefined {
+function readAttributes(
+  metadata: Record<string, string> | undefined,
+): StoredAttributes | undefined {
   const raw = metadata?.[ATTRIBUTES_METADATA];
   if (!raw) return undefined;
   try {
@@ -220,5 +259,9 @@ function azureError(error: unknown, key: string): UserError {
   let kind: 'permission' | 'not_found' | 'unavailable' = 'unavailable';
   if (status === 403) kind = 'permission';
   if (status === 404) kind = 'not_found';
-  return new UserError(kind, `Azure Blob failed on "${key}": ${code}${status ? ` (HTTP ${status})` : ''}. Check the account, key, endpoint and container of the bucket.`, { code, cause: error });
+  return new UserError(
+    kind,
+    `Azure Blob failed on "${key}": ${code}${status ? ` (HTTP ${status})` : ''}. Check the account, key, endpoint and container of the bucket.`,
+    { code, cause: error },
+  );
 }

@@ -9,7 +9,14 @@ import type { Statement } from 'better-sqlite3';
 import type { StateDb } from '../../core/state.js';
 import type { ObjectChecksum } from '../checksums.js';
 import { checkWriteCondition } from '../conditions.js';
-import type { Backend, ByteRange, ObjectInfo, ObjectStream, StagedObject, WriteCondition } from '../types.js';
+import type {
+  Backend,
+  ByteRange,
+  ObjectInfo,
+  ObjectStream,
+  StagedObject,
+  WriteCondition,
+} from '../types.js';
 
 interface ObjectRow {
   key: string;
@@ -65,7 +72,10 @@ export class DiskBackend implements Backend {
     return row && toInfo(row);
   }
 
-  async open(key: string, prepare?: (info: ObjectInfo) => ByteRange | undefined): Promise<ObjectStream | undefined> {
+  async open(
+    key: string,
+    prepare?: (info: ObjectInfo) => ByteRange | undefined,
+  ): Promise<ObjectStream | undefined> {
     // A concurrent overwrite may delete the file between the lookup and the
     // open; the next lookup then finds the new file. Once open, a later
     // delete does not affect the read (POSIX unlink semantics).
@@ -89,7 +99,14 @@ export class DiskBackend implements Backend {
       }
       // An explicit end keeps the stream from allocating a full read buffer for a small object.
       const end = range?.end ?? info.size - 1;
-      const body = info.size === 0 ? Readable.from([]) : handle.createReadStream({ start: range?.start ?? 0, end, highWaterMark: Math.min(READ_BUFFER, end + 1) });
+      const body =
+        info.size === 0
+          ? Readable.from([])
+          : handle.createReadStream({
+              start: range?.start ?? 0,
+              end,
+              highWaterMark: Math.min(READ_BUFFER, end + 1),
+            });
       if (info.size === 0) await handle.close();
       return { info, body, range };
     }
@@ -124,15 +141,24 @@ export class DiskBackend implements Backend {
       const swap = this.db.transaction(() => {
         previous = this.row(key);
         checkWriteCondition(previous && toInfo(previous), condition, key);
-        this
-          .statement(
-            `INSERT INTO storage_objects (bucket, key, file, size, etag, md5, last_modified, headers, metadata, checksum)
+        this.statement(
+          `INSERT INTO storage_objects (bucket, key, file, size, etag, md5, last_modified, headers, metadata, checksum)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (bucket, key) DO UPDATE SET file = excluded.file, size = excluded.size, etag = excluded.etag,
                md5 = excluded.md5, last_modified = excluded.last_modified, headers = excluded.headers,
                metadata = excluded.metadata, checksum = excluded.checksum`,
-          )
-          .run(this.bucket, key, file, info.size, info.etag, info.md5, info.lastModified.toISOString(), JSON.stringify(info.headers), JSON.stringify(info.metadata), info.checksum ? JSON.stringify(info.checksum) : null);
+        ).run(
+          this.bucket,
+          key,
+          file,
+          info.size,
+          info.etag,
+          info.md5,
+          info.lastModified.toISOString(),
+          JSON.stringify(info.headers),
+          JSON.stringify(info.metadata),
+          info.checksum ? JSON.stringify(info.checksum) : null,
+        );
       });
       swap.immediate();
     } catch (error) {
@@ -146,7 +172,9 @@ export class DiskBackend implements Backend {
   async remove(key: string): Promise<boolean> {
     const row = this.row(key);
     if (!row) return false;
-    const result = this.statement('DELETE FROM storage_objects WHERE bucket = ? AND key = ? AND file = ?').run(this.bucket, key, row.file);
+    const result = this.statement(
+      'DELETE FROM storage_objects WHERE bucket = ? AND key = ? AND file = ?',
+    ).run(this.bucket, key, row.file);
     if (result.changes === 0) return this.remove(key);
     await unlink(path.join(this.root, row.file)).catch(() => undefined);
     return true;
@@ -161,7 +189,9 @@ export class DiskBackend implements Backend {
       params.push(upper);
     }
     params.push(limit);
-    const rows = this.statement(`SELECT * FROM storage_objects WHERE ${conditions.join(' AND ')} ORDER BY key LIMIT ?`).all(...params) as ObjectRow[];
+    const rows = this.statement(
+      `SELECT * FROM storage_objects WHERE ${conditions.join(' AND ')} ORDER BY key LIMIT ?`,
+    ).all(...params) as ObjectRow[];
     return rows.map(toInfo);
   }
 
@@ -175,7 +205,9 @@ export class DiskBackend implements Backend {
   async removeOrphans(minAgeMs: number): Promise<number> {
     const objectsDir = path.join(this.root, 'objects');
     const folders = await readdir(objectsDir).catch(() => [] as string[]);
-    const rows = this.statement('SELECT file FROM storage_objects WHERE bucket = ?').all(this.bucket) as Array<{ file: string }>;
+    const rows = this.statement('SELECT file FROM storage_objects WHERE bucket = ?').all(
+      this.bucket,
+    ) as Array<{ file: string }>;
     const referenced = new Set(rows.map((row) => row.file));
     const cutoff = Date.now() - minAgeMs;
     let removed = 0;
@@ -198,7 +230,10 @@ export class DiskBackend implements Backend {
   }
 
   private row(key: string): ObjectRow | undefined {
-    return this.statement('SELECT * FROM storage_objects WHERE bucket = ? AND key = ?').get(this.bucket, key) as ObjectRow | undefined;
+    return this.statement('SELECT * FROM storage_objects WHERE bucket = ? AND key = ?').get(
+      this.bucket,
+      key,
+    ) as ObjectRow | undefined;
   }
 }
 

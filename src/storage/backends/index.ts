@@ -4,7 +4,11 @@ import type { Backend } from '../types.js';
 import { DiskBackend } from './disk.js';
 
 /** Creates the backend of a bucket; remote clients load only when used. */
-export async function createBackend(context: Context, record: BucketRecord, bucketDir: string): Promise<Backend> {
+export async function createBackend(
+  context: Context,
+  record: BucketRecord,
+  bucketDir: string,
+): Promise<Backend> {
   switch (record.backend) {
     case 'local':
       return new DiskBackend(context.state, record.name, bucketDir);

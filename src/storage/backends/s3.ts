@@ -1,7 +1,14 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 
 import type { Context } from '../../core/context.js';
@@ -10,11 +17,17 @@ import { UserError } from '../../core/errors.js';
 import type { BucketRecord, S3BackendConfig } from '../buckets.js';
 import { checkWriteCondition } from '../conditions.js';
 import { secretContext } from './secret-context.js';
-import type { Backend, ByteRange, ObjectInfo, ObjectStream, StagedObject, WriteCondition } from '../types.js';
+import type {
+  Backend,
+  ByteRange,
+  ObjectInfo,
+  ObjectStream,
+  StagedObject,
+  WriteCondition,
+} from '../types.js';
 
 /** User metadata entry that carries the content MD5 where the remote ETag is not one (multipart). */
 const MD5_METADATA = 'opsbox-md5';
-
 
 /**
  * A bucket stored in a bucket (and optional prefix) of an S3-compatible
@@ -29,13 +42,21 @@ export class S3Backend implements Backend {
 
   static fromConfig(context: Context, record: BucketRecord): S3Backend {
     const config = record.config as S3BackendConfig;
-    const secretAccessKey = SecretBox.open(context.dataDir).decrypt(config.sealedSecretAccessKey, secretContext(record.name)).toString('utf8');
-    return new S3Backend(createS3Client({ ...config, secretAccessKey }), config.bucket, config.prefix ?? '');
+    const secretAccessKey = SecretBox.open(context.dataDir)
+      .decrypt(config.sealedSecretAccessKey, secretContext(record.name))
+      .toString('utf8');
+    return new S3Backend(
+      createS3Client({ ...config, secretAccessKey }),
+      config.bucket,
+      config.prefix ?? '',
+    );
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
     try {
-      const output = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      const output = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }),
+      );
       return toInfo(key, output);
     } catch (error) {
       if (isNotFound(error)) return undefined;
@@ -43,7 +64,10 @@ export class S3Backend implements Backend {
     }
   }
 
-  async open(key: string, prepare?: (info: ObjectInfo) => ByteRange | undefined): Promise<ObjectStream | undefined> {
+  async open(
+    key: string,
+    prepare?: (info: ObjectInfo) => ByteRange | undefined,
+  ): Promise<ObjectStream | undefined> {
     let range: ByteRange | undefined;
     if (prepare) {
       const info = await this.head(key);
@@ -52,7 +76,11 @@ export class S3Backend implements Backend {
     }
     try {
       const output = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }),
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: this.prefix + key,
+          Range: range ? `bytes=${range.start}-${range.end}` : undefined,
+        }),
       );
       const info = toInfo(key, output);
       if (range) info.size = Number(output.ContentRange?.split('/')[1] ?? info.size);
@@ -91,14 +119,20 @@ export class S3Backend implements Backend {
       throw remoteError(error, this.bucket, key);
     }
     const info = await this.head(key);
-    if (!info) throw new UserError('unavailable', `The S3 service accepted "${key}" in bucket "${this.bucket}" but does not list it; check the endpoint's consistency.`);
+    if (!info)
+      throw new UserError(
+        'unavailable',
+        `The S3 service accepted "${key}" in bucket "${this.bucket}" but does not list it; check the endpoint's consistency.`,
+      );
     return info;
   }
 
   async remove(key: string): Promise<boolean> {
     const existed = (await this.head(key)) !== undefined;
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      await this.client.send(
+        new DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }),
+      );
     } catch (error) {
       throw remoteError(error, this.bucket, key);
     }
@@ -158,17 +192,20 @@ export function createS3Client(settings: S3ClientSettings): S3Client {
   });
 }
 
-function toInfo(key: string, output: {
-  ContentLength?: number;
-  ETag?: string;
-  LastModified?: Date;
-  Metadata?: Record<string, string>;
-  ContentType?: string;
-  CacheControl?: string;
-  ContentDisposition?: string;
-  ContentEncoding?: string;
-  ContentLanguage?: string;
-}): ObjectInfo {
+function toInfo(
+  key: string,
+  output: {
+    ContentLength?: number;
+    ETag?: string;
+    LastModified?: Date;
+    Metadata?: Record<string, string>;
+    ContentType?: string;
+    CacheControl?: string;
+    ContentDisposition?: string;
+    ContentEncoding?: string;
+    ContentLanguage?: string;
+  },
+): ObjectInfo {
   const etag = (output.ETag ?? '').replace(/"/g, '');
   const metadata = { ...(output.Metadata ?? {}) };
   const md5 = metadata[MD5_METADATA] ?? (etag.includes('-') ? '' : etag);
@@ -191,19 +228,28 @@ function toInfo(key: string, output: {
 }
 
 function isNotFound(error: unknown): boolean {
-  return error instanceof S3ServiceException && (error.$metadata.httpStatusCode === 404 || error.name === 'NoSuchKey' || error.name === 'NotFound');
+  return (
+    error instanceof S3ServiceException &&
+    (error.$metadata.httpStatusCode === 404 ||
+      error.name === 'NoSuchKey' ||
+      error.name === 'NotFound')
+  );
 }
 
 /** Turns a remote failure into one line that names the remote bucket and key. */
 export function remoteError(error: unknown, bucket: string, key: string): UserError {
   if (error instanceof UserError) return error;
-  const name = error instanceof S3ServiceException ? error.name : (error as any)?.code ?? 'Error';
+  const name = error instanceof S3ServiceException ? error.name : ((error as any)?.code ?? 'Error');
   const status = error instanceof S3ServiceException ? error.$metadata.httpStatusCode : undefined;
   let kind: 'permission' | 'not_found' | 'unavailable' = 'unavailable';
   if (status === 403) kind = 'permission';
   if (status === 404) kind = 'not_found';
-  return new UserError(kind, `The S3 service failed on bucket "${bucket}", key "${key}": ${name}${status ? ` (HTTP ${status})` : ''}: ${(error as Error)?.message ?? error}. Check the endpoint, region and keys of the bucket.`, {
-    code: name,
-    cause: error,
-  });
+  return new UserError(
+    kind,
+    `The S3 service failed on bucket "${bucket}", key "${key}": ${name}${status ? ` (HTTP ${status})` : ''}: ${(error as Error)?.message ?? error}. Check the endpoint, region and keys of the bucket.`,
+    {
+      code: name,
+      cause: error,
+    },
+  );
 }

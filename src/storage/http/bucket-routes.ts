@@ -4,7 +4,15 @@ import { decodeToken, encodeToken } from '../listing.js';
 import type { StorageService } from '../service.js';
 import type { ObjectInfo } from '../types.js';
 import { readSmallBody, type S3Request } from './request.js';
-import { OWNER, REGION, isoDate, quoteEtag, sendEmpty, sendXml, urlEncodeKey } from './responses.js';
+import {
+  OWNER,
+  REGION,
+  isoDate,
+  quoteEtag,
+  sendEmpty,
+  sendXml,
+  urlEncodeKey,
+} from './responses.js';
 import { parseXml, xmlDocument } from './xml.js';
 
 const MAX_KEYS = 1000;
@@ -17,12 +25,22 @@ export async function listBuckets(storage: StorageService, request: S3Request): 
     200,
     xmlDocument('ListAllMyBucketsResult', {
       Owner: OWNER,
-      Buckets: { Bucket: buckets.map((bucket) => ({ Name: bucket.name, CreationDate: isoDate(bucket.createdAt), BucketRegion: REGION })) },
+      Buckets: {
+        Bucket: buckets.map((bucket) => ({
+          Name: bucket.name,
+          CreationDate: isoDate(bucket.createdAt),
+          BucketRegion: REGION,
+        })),
+      },
     }),
   );
 }
 
-export async function createBucket(storage: StorageService, request: S3Request, bucket: string): Promise<void> {
+export async function createBucket(
+  storage: StorageService,
+  request: S3Request,
+  bucket: string,
+): Promise<void> {
   const body = await readSmallBody(request);
   // The body, when sent, names a region; any region is accepted, as on R2.
   if (body.trim() !== '') parseXml(body, 'CreateBucketConfiguration');
@@ -30,23 +48,43 @@ export async function createBucket(storage: StorageService, request: S3Request, 
   sendEmpty(request, 200, { location: `/${bucket}` });
 }
 
-export async function headBucket(storage: StorageService, request: S3Request, bucket: string): Promise<void> {
+export async function headBucket(
+  storage: StorageService,
+  request: S3Request,
+  bucket: string,
+): Promise<void> {
   storage.buckets.get(bucket);
   sendEmpty(request, 200, { 'x-amz-bucket-region': REGION });
 }
 
-export async function deleteBucket(storage: StorageService, request: S3Request, bucket: string): Promise<void> {
+export async function deleteBucket(
+  storage: StorageService,
+  request: S3Request,
+  bucket: string,
+): Promise<void> {
   await storage.deleteBucket(bucket);
   sendEmpty(request, 204);
 }
 
-export async function getBucketLocation(storage: StorageService, request: S3Request, bucket: string): Promise<void> {
+export async function getBucketLocation(
+  storage: StorageService,
+  request: S3Request,
+  bucket: string,
+): Promise<void> {
   storage.buckets.get(bucket);
   // us-east-1 is reported as an empty LocationConstraint, as S3 does.
-  sendXml(request, 200, xmlDocument('LocationConstraint', { '#text': REGION === 'us-east-1' ? '' : REGION }));
+  sendXml(
+    request,
+    200,
+    xmlDocument('LocationConstraint', { '#text': REGION === 'us-east-1' ? '' : REGION }),
+  );
 }
 
-export async function getBucketVersioning(storage: StorageService, request: S3Request, bucket: string): Promise<void> {
+export async function getBucketVersioning(
+  storage: StorageService,
+  request: S3Request,
+  bucket: string,
+): Promise<void> {
   storage.buckets.get(bucket);
   sendXml(request, 200, xmlDocument('VersioningConfiguration', {}));
 }
@@ -54,16 +92,30 @@ export async function getBucketVersioning(storage: StorageService, request: S3Re
 function parseMaxKeys(request: S3Request, name = 'max-keys'): number {
   const text = request.params.get(name);
   if (text === undefined) return MAX_KEYS;
-  if (!/^\d+$/.test(text)) throw s3Error('InvalidArgument', `Invalid ${name} "${text}": use an integer from 0 to ${MAX_KEYS}.`);
+  if (!/^\d+$/.test(text))
+    throw s3Error(
+      'InvalidArgument',
+      `Invalid ${name} "${text}": use an integer from 0 to ${MAX_KEYS}.`,
+    );
   return Math.min(Number(text), MAX_KEYS);
 }
 
 function listParams(request: S3Request) {
   const encodingType = request.params.get('encoding-type');
-  if (encodingType !== undefined && encodingType !== 'url') throw s3Error('InvalidArgument', `Invalid encoding-type "${encodingType}": the only value is "url".`);
+  if (encodingType !== undefined && encodingType !== 'url')
+    throw s3Error(
+      'InvalidArgument',
+      `Invalid encoding-type "${encodingType}": the only value is "url".`,
+    );
   const encode = encodingType === 'url' ? urlEncodeKey : (value: string) => value;
   const delimiter = request.params.get('delimiter') || undefined;
-  return { prefix: request.params.get('prefix') ?? '', delimiter, maxKeys: parseMaxKeys(request), encode, encodingType };
+  return {
+    prefix: request.params.get('prefix') ?? '',
+    delimiter,
+    maxKeys: parseMaxKeys(request),
+    encode,
+    encodingType,
+  };
 }
 
 function contents(objects: ObjectInfo[], encode: (key: string) => string, owner: boolean) {
@@ -71,7 +123,9 @@ function contents(objects: ObjectInfo[], encode: (key: string) => string, owner:
     Key: encode(object.key),
     LastModified: isoDate(object.lastModified),
     ETag: quoteEtag(object.etag),
-    ...(object.checksum ? { ChecksumAlgorithm: object.checksum.algorithm, ChecksumType: object.checksum.type } : {}),
+    ...(object.checksum
+      ? { ChecksumAlgorithm: object.checksum.algorithm, ChecksumType: object.checksum.type }
+      : {}),
     Size: object.size,
     ...(owner ? { Owner: OWNER } : {}),
     StorageClass: 'STANDARD',
@@ -79,14 +133,22 @@ function contents(objects: ObjectInfo[], encode: (key: string) => string, owner:
 }
 
 /** ListObjectsV2: opaque continuation tokens, start-after, fetch-owner. */
-export async function listObjectsV2(storage: StorageService, request: S3Request, bucket: string): Promise<void> {
+export async function listObjectsV2(
+  storage: StorageService,
+  request: S3Request,
+  bucket: string,
+): Promise<void> {
   const { prefix, delimiter, maxKeys, encode, encodingType } = listParams(request);
   const token = request.params.get('continuation-token');
   const startAfter = request.params.get('start-after') ?? '';
   let after = startAfter;
   if (token !== undefined) {
     const position = decodeToken(token);
-    if (position === undefined) throw s3Error('InvalidArgument', 'The continuation token is not valid: pass the NextContinuationToken of the previous page.');
+    if (position === undefined)
+      throw s3Error(
+        'InvalidArgument',
+        'The continuation token is not valid: pass the NextContinuationToken of the previous page.',
+      );
     after = position;
   }
   const page = await storage.listObjects(bucket, { prefix, delimiter, maxKeys, after });
@@ -99,7 +161,9 @@ export async function listObjectsV2(storage: StorageService, request: S3Request,
     IsTruncated: page.isTruncated,
     ...(encodingType ? { EncodingType: encodingType } : {}),
     ...(token !== undefined ? { ContinuationToken: token } : {}),
-    ...(page.isTruncated && page.lastEntry !== undefined ? { NextContinuationToken: encodeToken(page.lastEntry) } : {}),
+    ...(page.isTruncated && page.lastEntry !== undefined
+      ? { NextContinuationToken: encodeToken(page.lastEntry) }
+      : {}),
     ...(request.params.has('start-after') ? { StartAfter: encode(startAfter) } : {}),
     Contents: contents(page.objects, encode, request.params.get('fetch-owner') === 'true'),
     CommonPrefixes: page.commonPrefixes.map((entry) => ({ Prefix: encode(entry) })),
@@ -108,7 +172,11 @@ export async function listObjectsV2(storage: StorageService, request: S3Request,
 }
 
 /** ListObjects (V1): marker and, with a delimiter, NextMarker. */
-export async function listObjectsV1(storage: StorageService, request: S3Request, bucket: string): Promise<void> {
+export async function listObjectsV1(
+  storage: StorageService,
+  request: S3Request,
+  bucket: string,
+): Promise<void> {
   const { prefix, delimiter, maxKeys, encode, encodingType } = listParams(request);
   const marker = request.params.get('marker') ?? '';
   const page = await storage.listObjects(bucket, { prefix, delimiter, maxKeys, after: marker });
@@ -121,7 +189,9 @@ export async function listObjectsV1(storage: StorageService, request: S3Request,
     IsTruncated: page.isTruncated,
     ...(encodingType ? { EncodingType: encodingType } : {}),
     // Without a delimiter S3 sends no NextMarker: clients continue from the last key.
-    ...(page.isTruncated && delimiter && page.lastEntry !== undefined ? { NextMarker: encode(page.lastEntry) } : {}),
+    ...(page.isTruncated && delimiter && page.lastEntry !== undefined
+      ? { NextMarker: encode(page.lastEntry) }
+      : {}),
     Contents: contents(page.objects, encode, true),
     CommonPrefixes: page.commonPrefixes.map((entry) => ({ Prefix: encode(entry) })),
   };
@@ -129,11 +199,19 @@ export async function listObjectsV1(storage: StorageService, request: S3Request,
 }
 
 /** DeleteObjects: up to 1,000 keys; each key succeeds or fails on its own. */
-export async function deleteObjects(storage: StorageService, request: S3Request, bucket: string): Promise<void> {
+export async function deleteObjects(
+  storage: StorageService,
+  request: S3Request,
+  bucket: string,
+): Promise<void> {
   await storage.backend(bucket);
   const body = parseXml(await readSmallBody(request), 'Delete');
   const objects = (body.Object ?? []) as Array<{ Key?: string }>;
-  if (objects.length > 1000) throw s3Error('MalformedXML', `The Delete request lists ${objects.length} keys; the limit is 1000.`);
+  if (objects.length > 1000)
+    throw s3Error(
+      'MalformedXML',
+      `The Delete request lists ${objects.length} keys; the limit is 1000.`,
+    );
   const quiet = String(body.Quiet ?? '').trim() === 'true';
   const deleted: Array<{ Key: string }> = [];
   const errors: Array<{ Key: string; Code: string; Message: string }> = [];
@@ -143,7 +221,11 @@ export async function deleteObjects(storage: StorageService, request: S3Request,
       await storage.deleteObject(bucket, key);
       if (!quiet) deleted.push({ Key: key });
     } catch (error: any) {
-      errors.push({ Key: key, Code: error?.code ?? 'InternalError', Message: error?.message ?? String(error) });
+      errors.push({
+        Key: key,
+        Code: error?.code ?? 'InternalError',
+        Message: error?.message ?? String(error),
+      });
     }
   }
   sendXml(request, 200, xmlDocument('DeleteResult', { Deleted: deleted, Error: errors }));

@@ -56,9 +56,15 @@ export class AwsChunkedDecoder extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    if (this.state === 'trailer' && this.line.length === 0 && this.trailers.size === 0) this.state = 'done';
+    if (this.state === 'trailer' && this.line.length === 0 && this.trailers.size === 0)
+      this.state = 'done';
     if (this.state !== 'done') {
-      callback(s3Error('IncompleteBody', 'The aws-chunked body ended before its final 0-size chunk; nothing was stored.'));
+      callback(
+        s3Error(
+          'IncompleteBody',
+          'The aws-chunked body ended before its final 0-size chunk; nothing was stored.',
+        ),
+      );
       return;
     }
     callback();
@@ -85,7 +91,8 @@ export class AwsChunkedDecoder extends Transform {
       const end = newline < 0 ? input.length : newline + 1;
       this.line = Buffer.concat([this.line, input.subarray(offset, end)]);
       offset = end;
-      if (this.line.length > (this.state === 'trailer' ? MAX_TRAILER : MAX_LINE)) throw malformed('a chunk header line is too long');
+      if (this.line.length > (this.state === 'trailer' ? MAX_TRAILER : MAX_LINE))
+        throw malformed('a chunk header line is too long');
       if (newline < 0) return;
       const text = this.line.toString('latin1').replace(/\r?\n$/, '');
       this.line = Buffer.alloc(0);
@@ -114,13 +121,29 @@ export class AwsChunkedDecoder extends Transform {
 
   private async startChunk(text: string): Promise<void> {
     const [sizeText, ...extensions] = text.split(';');
-    if (!/^[0-9a-fA-F]{1,16}$/.test(sizeText!.trim())) throw malformed(`invalid chunk size "${sizeText}"`);
+    if (!/^[0-9a-fA-F]{1,16}$/.test(sizeText!.trim()))
+      throw malformed(`invalid chunk size "${sizeText}"`);
     const size = parseInt(sizeText!, 16);
-    if (this.signer && this.lastChunkSize >= 0 && this.lastChunkSize < MIN_SIGNED_CHUNK && size > 0) {
-      throw s3Error('InvalidChunkSizeError', `A signed chunk of ${this.lastChunkSize} bytes is followed by more data; every chunk but the last must be at least 8 KiB.`);
+    if (
+      this.signer &&
+      this.lastChunkSize >= 0 &&
+      this.lastChunkSize < MIN_SIGNED_CHUNK &&
+      size > 0
+    ) {
+      throw s3Error(
+        'InvalidChunkSizeError',
+        `A signed chunk of ${this.lastChunkSize} bytes is followed by more data; every chunk but the last must be at least 8 KiB.`,
+      );
     }
-    this.chunkSignature = extensions.map((part) => part.trim()).find((part) => part.startsWith('chunk-signature='))?.slice('chunk-signature='.length);
-    if (this.signer && !this.chunkSignature) throw s3Error('SignatureDoesNotMatch', 'A chunk of a signed aws-chunked body has no chunk-signature.');
+    this.chunkSignature = extensions
+      .map((part) => part.trim())
+      .find((part) => part.startsWith('chunk-signature='))
+      ?.slice('chunk-signature='.length);
+    if (this.signer && !this.chunkSignature)
+      throw s3Error(
+        'SignatureDoesNotMatch',
+        'A chunk of a signed aws-chunked body has no chunk-signature.',
+      );
     this.chunkHash = this.signer ? createHash('sha256') : undefined;
     this.lastChunkSize = size;
     this.remaining = size;
@@ -138,9 +161,15 @@ export class AwsChunkedDecoder extends Transform {
     if (!this.signer || this.chunkHash === undefined) return;
     const hash = this.chunkHash.digest('hex');
     this.chunkHash = undefined;
-    const expected = await this.signer.signChunk(this.previousSignature, this.lastChunkSize === 0 ? EMPTY_SHA256 : hash);
+    const expected = await this.signer.signChunk(
+      this.previousSignature,
+      this.lastChunkSize === 0 ? EMPTY_SHA256 : hash,
+    );
     if (expected !== this.chunkSignature) {
-      throw s3Error('SignatureDoesNotMatch', 'A chunk signature of the aws-chunked body does not match: check the secret access key and the signing code.');
+      throw s3Error(
+        'SignatureDoesNotMatch',
+        'A chunk signature of the aws-chunked body does not match: check the secret access key and the signing code.',
+      );
     }
     this.previousSignature = expected;
   }
@@ -162,14 +191,25 @@ export class AwsChunkedDecoder extends Transform {
     const signature = this.trailers.get('x-amz-trailer-signature');
     if (!this.signer) return;
     if (signature === undefined) {
-      if (this.signedTrailer) throw s3Error('SignatureDoesNotMatch', 'The aws-chunked body has no x-amz-trailer-signature although its payload is a signed one with a trailer.');
+      if (this.signedTrailer)
+        throw s3Error(
+          'SignatureDoesNotMatch',
+          'The aws-chunked body has no x-amz-trailer-signature although its payload is a signed one with a trailer.',
+        );
       return;
     }
     const expected = await this.signer.signTrailer(this.previousSignature, this.trailerText);
-    if (expected !== signature) throw s3Error('SignatureDoesNotMatch', 'The trailer signature of the aws-chunked body does not match.');
+    if (expected !== signature)
+      throw s3Error(
+        'SignatureDoesNotMatch',
+        'The trailer signature of the aws-chunked body does not match.',
+      );
   }
 }
 
 function malformed(detail: string) {
-  return s3Error('IncompleteBody', `The aws-chunked body is malformed: ${detail}; nothing was stored.`);
+  return s3Error(
+    'IncompleteBody',
+    `The aws-chunked body is malformed: ${detail}; nothing was stored.`,
+  );
 }

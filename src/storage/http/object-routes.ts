@@ -5,7 +5,15 @@ import { checksumHeader, type ChecksumAlgorithm } from '../checksums.js';
 import { s3Error } from '../errors.js';
 import type { StorageService } from '../service.js';
 import type { ObjectInfo } from '../types.js';
-import { bodySource, header, metadataFrom, objectHeadersFrom, readConditionsFrom, writeConditionFrom, type S3Request } from './request.js';
+import {
+  bodySource,
+  header,
+  metadataFrom,
+  objectHeadersFrom,
+  readConditionsFrom,
+  writeConditionFrom,
+  type S3Request,
+} from './request.js';
 import { isoDate, objectHeaders, quoteEtag, sendEmpty, sendXml } from './responses.js';
 import { xmlDocument } from './xml.js';
 
@@ -18,7 +26,12 @@ export function writeResultHeaders(info: ObjectInfo): Record<string, string> {
   return headers;
 }
 
-export async function putObject(storage: StorageService, request: S3Request, bucket: string, key: string): Promise<void> {
+export async function putObject(
+  storage: StorageService,
+  request: S3Request,
+  bucket: string,
+  key: string,
+): Promise<void> {
   await storage.backend(bucket);
   const { stream, expect, algorithm } = bodySource(request);
   const info = await storage.putObject(bucket, key, stream, {
@@ -31,8 +44,16 @@ export async function putObject(storage: StorageService, request: S3Request, buc
   sendEmpty(request, 200, writeResultHeaders(info));
 }
 
-export async function getObject(storage: StorageService, request: S3Request, bucket: string, key: string): Promise<void> {
-  const { info, body, range } = await storage.getObject(bucket, key, { range: header(request, 'range'), conditions: readConditionsFrom(request) });
+export async function getObject(
+  storage: StorageService,
+  request: S3Request,
+  bucket: string,
+  key: string,
+): Promise<void> {
+  const { info, body, range } = await storage.getObject(bucket, key, {
+    range: header(request, 'range'),
+    conditions: readConditionsFrom(request),
+  });
   const wantsChecksum = (header(request, 'x-amz-checksum-mode') ?? '').toUpperCase() === 'ENABLED';
   const headers = objectHeaders(request, info, { checksum: wantsChecksum && !range });
   if (range) {
@@ -48,7 +69,12 @@ export async function getObject(storage: StorageService, request: S3Request, buc
   await pipeline(body, request.res).catch(() => body.destroy());
 }
 
-export async function headObject(storage: StorageService, request: S3Request, bucket: string, key: string): Promise<void> {
+export async function headObject(
+  storage: StorageService,
+  request: S3Request,
+  bucket: string,
+  key: string,
+): Promise<void> {
   const info = await storage.headObject(bucket, key, readConditionsFrom(request));
   const wantsChecksum = (header(request, 'x-amz-checksum-mode') ?? '').toUpperCase() === 'ENABLED';
   const headers = objectHeaders(request, info, { checksum: wantsChecksum });
@@ -58,7 +84,12 @@ export async function headObject(storage: StorageService, request: S3Request, bu
   request.res.end();
 }
 
-export async function deleteObject(storage: StorageService, request: S3Request, bucket: string, key: string): Promise<void> {
+export async function deleteObject(
+  storage: StorageService,
+  request: S3Request,
+  bucket: string,
+  key: string,
+): Promise<void> {
   await storage.deleteObject(bucket, key);
   sendEmpty(request, 204);
 }
@@ -70,26 +101,46 @@ export function copySource(request: S3Request): { bucket: string; key: string } 
   try {
     decoded = decodeURIComponent(raw.split('?')[0]!);
   } catch {
-    throw s3Error('InvalidArgument', `Invalid x-amz-copy-source "${raw}": URL-encode the bucket and key.`);
+    throw s3Error(
+      'InvalidArgument',
+      `Invalid x-amz-copy-source "${raw}": URL-encode the bucket and key.`,
+    );
   }
   const trimmed = decoded.startsWith('/') ? decoded.slice(1) : decoded;
   const slash = trimmed.indexOf('/');
-  if (slash <= 0 || slash === trimmed.length - 1) throw s3Error('InvalidArgument', `Invalid x-amz-copy-source "${raw}": use "BUCKET/KEY".`);
+  if (slash <= 0 || slash === trimmed.length - 1)
+    throw s3Error('InvalidArgument', `Invalid x-amz-copy-source "${raw}": use "BUCKET/KEY".`);
   const source = { bucket: trimmed.slice(0, slash), key: trimmed.slice(slash + 1) };
   if (!keyAllows(request.auth!.key, source.bucket, false)) {
-    throw s3Error('AccessDenied', `The access key may not read the copy source bucket "${source.bucket}".`);
+    throw s3Error(
+      'AccessDenied',
+      `The access key may not read the copy source bucket "${source.bucket}".`,
+    );
   }
   return source;
 }
 
-export async function copyObject(storage: StorageService, request: S3Request, bucket: string, key: string): Promise<void> {
+export async function copyObject(
+  storage: StorageService,
+  request: S3Request,
+  bucket: string,
+  key: string,
+): Promise<void> {
   const source = copySource(request);
   const directive = (header(request, 'x-amz-metadata-directive') ?? 'COPY').toUpperCase();
-  if (directive !== 'COPY' && directive !== 'REPLACE') throw s3Error('InvalidArgument', `Invalid x-amz-metadata-directive "${directive}": use COPY or REPLACE.`);
+  if (directive !== 'COPY' && directive !== 'REPLACE')
+    throw s3Error(
+      'InvalidArgument',
+      `Invalid x-amz-metadata-directive "${directive}": use COPY or REPLACE.`,
+    );
   if (source.bucket === bucket && source.key === key && directive === 'COPY') {
-    throw s3Error('InvalidRequest', 'This copy request is illegal because it is trying to copy an object to itself without changing the metadata: send x-amz-metadata-directive: REPLACE.');
+    throw s3Error(
+      'InvalidRequest',
+      'This copy request is illegal because it is trying to copy an object to itself without changing the metadata: send x-amz-metadata-directive: REPLACE.',
+    );
   }
-  const algorithm = header(request, 'x-amz-checksum-algorithm')?.toUpperCase() as ChecksumAlgorithm | undefined;
+  const algorithm = header(request, 'x-amz-checksum-algorithm')?.toUpperCase() as
+    ChecksumAlgorithm | undefined;
   const info = await storage.copyObject(source.bucket, source.key, bucket, key, {
     metadataDirective: directive,
     headers: objectHeadersFrom(request),
@@ -98,7 +149,10 @@ export async function copyObject(storage: StorageService, request: S3Request, bu
     condition: writeConditionFrom(request),
     checksumAlgorithm: algorithm,
   });
-  const result: Record<string, unknown> = { LastModified: isoDate(info.lastModified), ETag: quoteEtag(info.etag) };
+  const result: Record<string, unknown> = {
+    LastModified: isoDate(info.lastModified),
+    ETag: quoteEtag(info.etag),
+  };
   if (info.checksum) result[`Checksum${info.checksum.algorithm}`] = info.checksum.value;
   sendXml(request, 200, xmlDocument('CopyObjectResult', result));
 }

@@ -2,10 +2,21 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
 
-import { BodyHasher, CHECKSUM_ALGORITHMS, checksumHeader, parseChecksumAlgorithm, type ChecksumAlgorithm } from '../checksums.js';
+import {
+  BodyHasher,
+  CHECKSUM_ALGORITHMS,
+  checksumHeader,
+  parseChecksumAlgorithm,
+  type ChecksumAlgorithm,
+} from '../checksums.js';
 import { s3Error } from '../errors.js';
 import { verifyDigest, type BodyExpectations } from '../staging.js';
-import { OBJECT_HEADER_NAMES, type ObjectHeaders, type ReadConditions, type WriteCondition } from '../types.js';
+import {
+  OBJECT_HEADER_NAMES,
+  type ObjectHeaders,
+  type ReadConditions,
+  type WriteCondition,
+} from '../types.js';
 import { AwsChunkedDecoder } from './chunked.js';
 import type { Authorization } from './sigv4.js';
 
@@ -30,7 +41,11 @@ export interface S3Request {
  * the bucket (path style). The key is the rest of the path, percent-decoded
  * once, with `/`, `//` and `..` kept as they are.
  */
-export function parseRequest(req: IncomingMessage, res: ServerResponse, virtualHostSuffixes: string[]): S3Request {
+export function parseRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  virtualHostSuffixes: string[],
+): S3Request {
   const url = req.url ?? '/';
   const questionMark = url.indexOf('?');
   const rawPath = questionMark < 0 ? url : url.slice(0, questionMark);
@@ -64,7 +79,10 @@ function decodePath(rawPath: string): string {
   try {
     return decodeURIComponent(rawPath);
   } catch {
-    throw s3Error('InvalidURI', `Could not parse the request URI "${rawPath.slice(0, 200)}": it is not valid percent-encoded UTF-8.`);
+    throw s3Error(
+      'InvalidURI',
+      `Could not parse the request URI "${rawPath.slice(0, 200)}": it is not valid percent-encoded UTF-8.`,
+    );
   }
 }
 
@@ -79,7 +97,10 @@ export function parseQuery(text: string): Array<[string, string]> {
       const name = equals < 0 ? part : part.slice(0, equals);
       const value = equals < 0 ? '' : part.slice(equals + 1);
       try {
-        return [decodeURIComponent(name.replace(/\+/g, ' ')), decodeURIComponent(value.replace(/\+/g, ' '))] as [string, string];
+        return [
+          decodeURIComponent(name.replace(/\+/g, ' ')),
+          decodeURIComponent(value.replace(/\+/g, ' ')),
+        ] as [string, string];
       } catch {
         throw s3Error('InvalidURI', `Could not parse the query parameter "${part.slice(0, 100)}".`);
       }
@@ -93,10 +114,17 @@ export function header(request: S3Request, name: string): string | undefined {
 
 export function objectHeadersFrom(request: S3Request): ObjectHeaders {
   const headers: ObjectHeaders = {};
-  for (const [field, name] of Object.entries(OBJECT_HEADER_NAMES) as Array<[keyof ObjectHeaders, string]>) {
+  for (const [field, name] of Object.entries(OBJECT_HEADER_NAMES) as Array<
+    [keyof ObjectHeaders, string]
+  >) {
     let value = header(request, name);
     // aws-chunked is how the body travelled, not how the object is encoded.
-    if (name === 'content-encoding' && value) value = value.split(',').map((part) => part.trim()).filter((part) => part !== 'aws-chunked').join(', ');
+    if (name === 'content-encoding' && value)
+      value = value
+        .split(',')
+        .map((part) => part.trim())
+        .filter((part) => part !== 'aws-chunked')
+        .join(', ');
     if (value) headers[field] = value;
   }
   return headers;
@@ -105,7 +133,8 @@ export function objectHeadersFrom(request: S3Request): ObjectHeaders {
 export function metadataFrom(request: S3Request): Record<string, string> {
   const metadata: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.req.headers)) {
-    if (name.startsWith('x-amz-meta-') && value !== undefined) metadata[name.slice('x-amz-meta-'.length)] = Array.isArray(value) ? value.join(',') : value;
+    if (name.startsWith('x-amz-meta-') && value !== undefined)
+      metadata[name.slice('x-amz-meta-'.length)] = Array.isArray(value) ? value.join(',') : value;
   }
   return metadata;
 }
@@ -148,13 +177,21 @@ export interface BodySource {
 export function bodySource(request: S3Request): BodySource {
   startBody(request);
   const payload = request.auth?.payload ?? { kind: 'unsigned' };
-  const chunked = payload.kind === 'chunked' || (header(request, 'content-encoding') ?? '').includes('aws-chunked');
+  const chunked =
+    payload.kind === 'chunked' ||
+    (header(request, 'content-encoding') ?? '').includes('aws-chunked');
   const expect: BodyExpectations = { contentMd5: header(request, 'content-md5') };
   if (payload.kind === 'sha256') expect.sha256Hex = payload.sha256Hex;
 
-  const sizeHeader = chunked ? header(request, 'x-amz-decoded-content-length') : header(request, 'content-length');
+  const sizeHeader = chunked
+    ? header(request, 'x-amz-decoded-content-length')
+    : header(request, 'content-length');
   if (sizeHeader !== undefined) {
-    if (!/^\d+$/.test(sizeHeader)) throw s3Error('InvalidArgument', `Invalid ${chunked ? 'x-amz-decoded-content-length' : 'Content-Length'} "${sizeHeader}".`);
+    if (!/^\d+$/.test(sizeHeader))
+      throw s3Error(
+        'InvalidArgument',
+        `Invalid ${chunked ? 'x-amz-decoded-content-length' : 'Content-Length'} "${sizeHeader}".`,
+      );
     expect.size = Number(sizeHeader);
   }
 
@@ -164,22 +201,40 @@ export function bodySource(request: S3Request): BodySource {
     if (value !== undefined) headerChecksums[algorithm] = value;
   }
   const trailerName = header(request, 'x-amz-trailer')?.trim().toLowerCase();
-  const trailerAlgorithm = trailerName?.startsWith('x-amz-checksum-') ? parseChecksumAlgorithm(trailerName.slice('x-amz-checksum-'.length)) : undefined;
+  const trailerAlgorithm = trailerName?.startsWith('x-amz-checksum-')
+    ? parseChecksumAlgorithm(trailerName.slice('x-amz-checksum-'.length))
+    : undefined;
   const algorithm =
-    parseChecksumAlgorithm(header(request, 'x-amz-sdk-checksum-algorithm')) ?? trailerAlgorithm ?? (Object.keys(headerChecksums)[0] as ChecksumAlgorithm | undefined);
+    parseChecksumAlgorithm(header(request, 'x-amz-sdk-checksum-algorithm')) ??
+    trailerAlgorithm ??
+    (Object.keys(headerChecksums)[0] as ChecksumAlgorithm | undefined);
 
   if (!chunked) {
     expect.checksums = () => headerChecksums;
-    return { stream: pipeBody(request, new PassThrough({ highWaterMark: 1024 * 1024 })), expect, algorithm };
+    return {
+      stream: pipeBody(request, new PassThrough({ highWaterMark: 1024 * 1024 })),
+      expect,
+      algorithm,
+    };
   }
   const decoder =
-    payload.kind === 'chunked' ? new AwsChunkedDecoder(payload.signer, payload.seedSignature, payload.signer !== undefined && payload.trailer) : new AwsChunkedDecoder();
+    payload.kind === 'chunked'
+      ? new AwsChunkedDecoder(
+          payload.signer,
+          payload.seedSignature,
+          payload.signer !== undefined && payload.trailer,
+        )
+      : new AwsChunkedDecoder();
   const stream = pipeBody(request, decoder);
   expect.checksums = () => {
     const expected = { ...headerChecksums };
     if (trailerAlgorithm) {
       const value = decoder.trailers.get(checksumHeader(trailerAlgorithm));
-      if (value === undefined) throw s3Error('InvalidRequest', `The request announced the trailer ${trailerName} but did not send it.`);
+      if (value === undefined)
+        throw s3Error(
+          'InvalidRequest',
+          `The request announced the trailer ${trailerName} but did not send it.`,
+        );
       expected[trailerAlgorithm] = value;
     }
     return expected;
@@ -204,7 +259,8 @@ function pipeBody<T extends Duplex>(request: S3Request, target: T): T {
 
 /** Sends `100 Continue` when the client expects it, once the request is known to be allowed. */
 export function startBody(request: S3Request): void {
-  if ((header(request, 'expect') ?? '').toLowerCase() === '100-continue') request.res.writeContinue();
+  if ((header(request, 'expect') ?? '').toLowerCase() === '100-continue')
+    request.res.writeContinue();
 }
 
 /** Reads a small body (an XML document) in full, up to `limit` bytes. */
@@ -214,11 +270,17 @@ export async function readSmallBody(request: S3Request, limit = 4 * 1024 * 1024)
   let size = 0;
   for await (const chunk of stream) {
     size += (chunk as Buffer).length;
-    if (size > limit) throw s3Error('EntityTooLarge', `The request body is over ${limit} bytes; this operation takes a small XML document.`);
+    if (size > limit)
+      throw s3Error(
+        'EntityTooLarge',
+        `The request body is over ${limit} bytes; this operation takes a small XML document.`,
+      );
     chunks.push(chunk as Buffer);
   }
   const body = Buffer.concat(chunks);
-  const hasher = new BodyHasher(Object.keys(expect.checksums?.() ?? {}) as ChecksumAlgorithm[], { sha256: expect.sha256Hex !== undefined });
+  const hasher = new BodyHasher(Object.keys(expect.checksums?.() ?? {}) as ChecksumAlgorithm[], {
+    sha256: expect.sha256Hex !== undefined,
+  });
   hasher.update(body);
   verifyDigest(await hasher.digest(), expect);
   return body.toString('utf8');

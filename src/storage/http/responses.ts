@@ -8,14 +8,32 @@ import type { S3Request } from './request.js';
 export const REGION = 'us-east-1';
 export const OWNER = { ID: 'opsbox', DisplayName: 'opsbox' };
 
-export function sendXml(request: S3Request, status: number, xml: string, headers: OutgoingHttpHeaders = {}): void {
+export function sendXml(
+  request: S3Request,
+  status: number,
+  xml: string,
+  headers: OutgoingHttpHeaders = {},
+): void {
   const body = Buffer.from(xml, 'utf8');
-  request.res.writeHead(status, { ...headers, 'content-type': 'application/xml', 'content-length': body.length, 'x-amz-request-id': request.id });
+  request.res.writeHead(status, {
+    ...headers,
+    'content-type': 'application/xml',
+    'content-length': body.length,
+    'x-amz-request-id': request.id,
+  });
   request.res.end(request.method === 'HEAD' ? undefined : body);
 }
 
-export function sendEmpty(request: S3Request, status: number, headers: OutgoingHttpHeaders = {}): void {
-  request.res.writeHead(status, { ...headers, 'content-length': 0, 'x-amz-request-id': request.id });
+export function sendEmpty(
+  request: S3Request,
+  status: number,
+  headers: OutgoingHttpHeaders = {},
+): void {
+  request.res.writeHead(status, {
+    ...headers,
+    'content-length': 0,
+    'x-amz-request-id': request.id,
+  });
   request.res.end();
 }
 
@@ -33,14 +51,20 @@ export function isoDate(date: Date): string {
  * by `response-content-type` and friends in the query, as presigned
  * downloads use), user metadata, ETag and Last-Modified.
  */
-export function objectHeaders(request: S3Request, info: ObjectInfo, options: { checksum: boolean }): OutgoingHttpHeaders {
+export function objectHeaders(
+  request: S3Request,
+  info: ObjectInfo,
+  options: { checksum: boolean },
+): OutgoingHttpHeaders {
   const headers: OutgoingHttpHeaders = {
     etag: quoteEtag(info.etag),
     'last-modified': info.lastModified.toUTCString(),
     'accept-ranges': 'bytes',
     'content-type': info.headers.contentType ?? 'binary/octet-stream',
   };
-  for (const [field, name] of Object.entries(OBJECT_HEADER_NAMES) as Array<[keyof ObjectHeaders, string]>) {
+  for (const [field, name] of Object.entries(OBJECT_HEADER_NAMES) as Array<
+    [keyof ObjectHeaders, string]
+  >) {
     const value = request.params.get(`response-${name}`) ?? info.headers[field];
     if (value) headers[name] = value;
   }
@@ -59,5 +83,8 @@ export function objectHeaders(request: S3Request, info: ObjectInfo, options: { c
  * space is `+` and `+` is `%2B`, with `/` left as it is.
  */
 export function urlEncodeKey(key: string): string {
-  return encodeURIComponent(key).replace(/%20/g, '+').replace(/%2F/g, '/').replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return encodeURIComponent(key)
+    .replace(/%20/g, '+')
+    .replace(/%2F/g, '/')
+    .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }

@@ -29,11 +29,45 @@ export interface RunningS3Server {
 }
 
 /** Errors worth a warning: someone holds a wrong or unknown key, or a clock is off. */
-const AUTH_FAILURES = new Set(['SignatureDoesNotMatch', 'InvalidAccessKeyId', 'RequestTimeTooSkewed']);
+const AUTH_FAILURES = new Set([
+  'SignatureDoesNotMatch',
+  'InvalidAccessKeyId',
+  'RequestTimeTooSkewed',
+]);
 
 /** Sub-resources of a bucket that are not implemented; asking for one gets NotImplemented, not a listing. */
-const UNSUPPORTED_BUCKET_QUERIES = ['acl', 'policy', 'cors', 'lifecycle', 'tagging', 'website', 'logging', 'notification', 'replication', 'encryption', 'object-lock', 'ownershipControls', 'publicAccessBlock', 'accelerate', 'requestPayment', 'analytics', 'inventory', 'metrics', 'intelligent-tiering', 'versions'];
-const UNSUPPORTED_OBJECT_QUERIES = ['acl', 'tagging', 'retention', 'legal-hold', 'torrent', 'restore', 'select', 'attributes'];
+const UNSUPPORTED_BUCKET_QUERIES = [
+  'acl',
+  'policy',
+  'cors',
+  'lifecycle',
+  'tagging',
+  'website',
+  'logging',
+  'notification',
+  'replication',
+  'encryption',
+  'object-lock',
+  'ownershipControls',
+  'publicAccessBlock',
+  'accelerate',
+  'requestPayment',
+  'analytics',
+  'inventory',
+  'metrics',
+  'intelligent-tiering',
+  'versions',
+];
+const UNSUPPORTED_OBJECT_QUERIES = [
+  'acl',
+  'tagging',
+  'retention',
+  'legal-hold',
+  'torrent',
+  'restore',
+  'select',
+  'attributes',
+];
 
 /**
  * The S3-compatible endpoint: a plain node:http server, so request and
@@ -60,7 +94,12 @@ export class S3Endpoint {
     let request: S3Request | undefined;
     try {
       request = parseRequest(req, res, this.suffixes);
-      request.auth = await this.verifier.verify({ method: request.method, rawPath: request.rawPath, query: request.query, headers: req.headers });
+      request.auth = await this.verifier.verify({
+        method: request.method,
+        rawPath: request.rawPath,
+        query: request.query,
+        headers: req.headers,
+      });
       await this.route(request);
     } catch (error) {
       this.sendError(req, res, request, error);
@@ -69,7 +108,16 @@ export class S3Endpoint {
       // upload was read) is drained so the client receives the error
       // instead of a reset.
       if (!req.complete) req.resume();
-      this.context.logger.debug({ method: req.method, bucket: request?.bucket, key: request?.key, status: res.statusCode, ms: Math.round(performance.now() - started) }, 's3:request');
+      this.context.logger.debug(
+        {
+          method: req.method,
+          bucket: request?.bucket,
+          key: request?.key,
+          status: res.statusCode,
+          ms: Math.round(performance.now() - started),
+        },
+        's3:request',
+      );
     }
   }
 
@@ -81,44 +129,70 @@ export class S3Endpoint {
     }
     const write = method === 'PUT' || method === 'POST' || method === 'DELETE';
     if (!keyAllows(request.auth!.key, bucket, write)) {
-      throw s3Error('AccessDenied', `The access key "${request.auth!.key.name}" may not ${write ? 'write to' : 'read'} bucket "${bucket}".`);
+      throw s3Error(
+        'AccessDenied',
+        `The access key "${request.auth!.key.name}" may not ${write ? 'write to' : 'read'} bucket "${bucket}".`,
+      );
     }
     if (key === undefined) return this.routeBucket(request, bucket);
     for (const name of UNSUPPORTED_OBJECT_QUERIES) {
-      if (params.has(name)) throw s3Error('NotImplemented', `The object sub-resource "?${name}" is not implemented by opsbox.`);
+      if (params.has(name))
+        throw s3Error(
+          'NotImplemented',
+          `The object sub-resource "?${name}" is not implemented by opsbox.`,
+        );
     }
 
     const uploadId = params.get('uploadId');
     switch (method) {
       case 'PUT':
         if (uploadId !== undefined) {
-          return header(request, 'x-amz-copy-source') ? multipartRoutes.uploadPartCopy(this.multipart, request, bucket, key) : multipartRoutes.uploadPart(this.multipart, request, bucket, key);
+          return header(request, 'x-amz-copy-source')
+            ? multipartRoutes.uploadPartCopy(this.multipart, request, bucket, key)
+            : multipartRoutes.uploadPart(this.multipart, request, bucket, key);
         }
-        return header(request, 'x-amz-copy-source') ? objects.copyObject(this.storage, request, bucket, key) : objects.putObject(this.storage, request, bucket, key);
+        return header(request, 'x-amz-copy-source')
+          ? objects.copyObject(this.storage, request, bucket, key)
+          : objects.putObject(this.storage, request, bucket, key);
       case 'GET':
-        if (uploadId !== undefined) return multipartRoutes.listParts(this.multipart, request, bucket, key);
+        if (uploadId !== undefined)
+          return multipartRoutes.listParts(this.multipart, request, bucket, key);
         return objects.getObject(this.storage, request, bucket, key);
       case 'HEAD':
         return objects.headObject(this.storage, request, bucket, key);
       case 'DELETE':
-        if (uploadId !== undefined) return multipartRoutes.abortUpload(this.multipart, request, bucket, key);
+        if (uploadId !== undefined)
+          return multipartRoutes.abortUpload(this.multipart, request, bucket, key);
         return objects.deleteObject(this.storage, request, bucket, key);
       case 'POST':
-        if (params.has('uploads')) return multipartRoutes.createUpload(this.multipart, request, bucket, key);
-        if (uploadId !== undefined) return multipartRoutes.completeUpload(this.multipart, request, bucket, key);
+        if (params.has('uploads'))
+          return multipartRoutes.createUpload(this.multipart, request, bucket, key);
+        if (uploadId !== undefined)
+          return multipartRoutes.completeUpload(this.multipart, request, bucket, key);
         break;
     }
-    throw s3Error('MethodNotAllowed', `${method} is not allowed on an object with these parameters.`);
+    throw s3Error(
+      'MethodNotAllowed',
+      `${method} is not allowed on an object with these parameters.`,
+    );
   }
 
   private async routeBucket(request: S3Request, bucket: string): Promise<void> {
     const { method, params } = request;
     for (const name of UNSUPPORTED_BUCKET_QUERIES) {
-      if (params.has(name)) throw s3Error('NotImplemented', `The bucket sub-resource "?${name}" is not implemented by opsbox.`);
+      if (params.has(name))
+        throw s3Error(
+          'NotImplemented',
+          `The bucket sub-resource "?${name}" is not implemented by opsbox.`,
+        );
     }
     switch (method) {
       case 'PUT':
-        if (!keyAllows(request.auth!.key, undefined, true)) throw s3Error('AccessDenied', `The access key "${request.auth!.key.name}" may not create buckets: it is limited to some buckets or read-only.`);
+        if (!keyAllows(request.auth!.key, undefined, true))
+          throw s3Error(
+            'AccessDenied',
+            `The access key "${request.auth!.key.name}" may not create buckets: it is limited to some buckets or read-only.`,
+          );
         return buckets.createBucket(this.storage, request, bucket);
       case 'HEAD':
         return buckets.headBucket(this.storage, request, bucket);
@@ -129,15 +203,26 @@ export class S3Endpoint {
         break;
       case 'GET':
         if (params.has('location')) return buckets.getBucketLocation(this.storage, request, bucket);
-        if (params.has('versioning')) return buckets.getBucketVersioning(this.storage, request, bucket);
-        if (params.has('uploads')) return multipartRoutes.listUploads(this.multipart, request, bucket);
-        if (params.get('list-type') === '2') return buckets.listObjectsV2(this.storage, request, bucket);
+        if (params.has('versioning'))
+          return buckets.getBucketVersioning(this.storage, request, bucket);
+        if (params.has('uploads'))
+          return multipartRoutes.listUploads(this.multipart, request, bucket);
+        if (params.get('list-type') === '2')
+          return buckets.listObjectsV2(this.storage, request, bucket);
         return buckets.listObjectsV1(this.storage, request, bucket);
     }
-    throw s3Error('MethodNotAllowed', `${method} is not allowed on a bucket with these parameters.`);
+    throw s3Error(
+      'MethodNotAllowed',
+      `${method} is not allowed on a bucket with these parameters.`,
+    );
   }
 
-  private sendError(req: IncomingMessage, res: ServerResponse, request: S3Request | undefined, error: unknown): void {
+  private sendError(
+    req: IncomingMessage,
+    res: ServerResponse,
+    request: S3Request | undefined,
+    error: unknown,
+  ): void {
     const userError = this.toUserError(req, request, error);
     if (res.headersSent) {
       res.destroy();
@@ -162,22 +247,46 @@ export class S3Endpoint {
   }
 
   /** Logs what needs a log line (bugs, failed signatures) and returns the error to send. */
-  private toUserError(req: IncomingMessage, request: S3Request | undefined, error: unknown): UserError {
+  private toUserError(
+    req: IncomingMessage,
+    request: S3Request | undefined,
+    error: unknown,
+  ): UserError {
     if (!isUserError(error)) {
-      this.context.logger.error({ err: error, method: req.method, bucket: request?.bucket, key: request?.key }, 's3:error');
-      return s3Error('InternalError', 'We encountered an internal error; the server log has the details. Please try again.');
+      this.context.logger.error(
+        { err: error, method: req.method, bucket: request?.bucket, key: request?.key },
+        's3:error',
+      );
+      return s3Error(
+        'InternalError',
+        'We encountered an internal error; the server log has the details. Please try again.',
+      );
     }
     if (AUTH_FAILURES.has(error.code)) {
       // The access key id is public (it travels in every request); the secret never reaches this point.
-      const accessKeyId = /Credential=([A-Za-z0-9]+)/.exec(String(req.headers.authorization ?? req.url))?.[1];
-      this.context.logger.warn({ code: error.code, accessKeyId, method: req.method, bucket: request?.bucket, address: req.socket?.remoteAddress }, 's3:auth-failed');
+      const accessKeyId = /Credential=([A-Za-z0-9]+)/.exec(
+        String(req.headers.authorization ?? req.url),
+      )?.[1];
+      this.context.logger.warn(
+        {
+          code: error.code,
+          accessKeyId,
+          method: req.method,
+          bucket: request?.bucket,
+          address: req.socket?.remoteAddress,
+        },
+        's3:auth-failed',
+      );
     }
     return error;
   }
 }
 
 /** Starts the S3 endpoint on a loopback or configured address. */
-export async function startS3Server(context: Context, options: S3ServerOptions): Promise<RunningS3Server> {
+export async function startS3Server(
+  context: Context,
+  options: S3ServerOptions,
+): Promise<RunningS3Server> {
   const endpoint = new S3Endpoint(context, { virtualHostSuffixes: options.virtualHostSuffixes });
   const server = createServer({ requestTimeout: 0 }, (req, res) => void endpoint.handle(req, res));
   // With a handler for checkContinue, Node leaves `100 Continue` to the
@@ -192,7 +301,11 @@ export async function startS3Server(context: Context, options: S3ServerOptions):
     });
   }).catch((error: any) => {
     if (error?.code === 'EADDRINUSE') {
-      throw new UserError('unavailable', `Port ${options.port} on ${options.host} is already in use for the S3 endpoint. Stop the other process or pass --s3-port.`, { cause: error });
+      throw new UserError(
+        'unavailable',
+        `Port ${options.port} on ${options.host} is already in use for the S3 endpoint. Stop the other process or pass --s3-port.`,
+        { cause: error },
+      );
     }
     throw error;
   });

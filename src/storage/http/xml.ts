@@ -3,7 +3,11 @@ import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
 import { s3Error } from '../errors.js';
 
 const S3_NAMESPACE = 'http://s3.amazonaws.com/doc/2006-03-01/';
-const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_', suppressEmptyNode: false });
+const builder = new XMLBuilder({
+  ignoreAttributes: false,
+  attributeNamePrefix: '@_',
+  suppressEmptyNode: false,
+});
 const parser = new XMLParser({
   ignoreAttributes: true,
   parseTagValue: false,
@@ -22,7 +26,10 @@ export function xmlDocument(root: string, body: Record<string, unknown>, namespa
 /** Parses a request body (CompleteMultipartUpload, Delete, CreateBucketConfiguration); MalformedXML when it is not XML. */
 export function parseXml(text: string, root: string): Record<string, any> {
   if (text.trim() === '' || XMLValidator.validate(text) !== true) {
-    throw s3Error('MalformedXML', `The XML you provided was not well-formed or did not validate against the ${root} schema.`);
+    throw s3Error(
+      'MalformedXML',
+      `The XML you provided was not well-formed or did not validate against the ${root} schema.`,
+    );
   }
   const parsed = parser.parse(text) as Record<string, any>;
   const body = parsed[root];

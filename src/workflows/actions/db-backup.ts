@@ -4,7 +4,8 @@ import type { ActionDefinition } from '../action.js';
 const action: ActionDefinition = {
   name: 'db/backup',
   summary: 'take a consistent backup of an opsbox database (as `opsbox db backup create`)',
-  description: 'Copies the database with VACUUM INTO inside one read transaction, so writers running meanwhile never produce a torn copy.',
+  description:
+    'Copies the database with VACUUM INTO inside one read transaction, so writers running meanwhile never produce a torn copy.',
   inputs: {
     database: { description: 'the database name', type: 'string', required: true },
   },

@@ -1,4 +1,13 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 
 import { DatabaseCatalog } from '../../databases/catalog.js';
@@ -9,10 +18,15 @@ import type { ActionDefinition } from '../action.js';
 const action: ActionDefinition = {
   name: 'db/export',
   summary: "write an opsbox database as a SQL dump in the sqlite3 shell's .dump format",
-  description: 'The dump is written to a temporary file and renamed once complete, so a failed export never leaves a partial file under the output name.',
+  description:
+    'The dump is written to a temporary file and renamed once complete, so a failed export never leaves a partial file under the output name.',
   inputs: {
     database: { description: 'the database name', type: 'string', required: true },
-    output: { description: 'the dump file, relative to the working directory', type: 'string', required: true },
+    output: {
+      description: 'the dump file, relative to the working directory',
+      type: 'string',
+      required: true,
+    },
     tables: { description: 'comma-separated tables to export (default: all)', type: 'string' },
     data: { description: 'include the rows', type: 'boolean', default: true },
     schema: { description: 'include the schema', type: 'boolean', default: true },
@@ -25,14 +39,23 @@ const action: ActionDefinition = {
     const record = new DatabaseCatalog(context).get(String(inputs.database));
     const output = path.resolve(workspace, String(inputs.output));
     mkdirSync(path.dirname(output), { recursive: true });
-    const tables = inputs.tables ? String(inputs.tables).split(',').map((table) => table.trim()).filter(Boolean) : undefined;
+    const tables = inputs.tables
+      ? String(inputs.tables)
+          .split(',')
+          .map((table) => table.trim())
+          .filter(Boolean)
+      : undefined;
     const temp = `${output}.${process.pid}.tmp`;
     const db = openDatabaseFile(record.file, { readonly: true });
     const fd = openSync(temp, 'w', 0o600);
     try {
-      dumpDatabase(db, { tables, data: inputs.data !== false, schema: inputs.schema !== false }, (chunk) => {
-        writeSync(fd, chunk);
-      });
+      dumpDatabase(
+        db,
+        { tables, data: inputs.data !== false, schema: inputs.schema !== false },
+        (chunk) => {
+          writeSync(fd, chunk);
+        },
+      );
       fsyncSync(fd);
       closeSync(fd);
       renameSync(temp, output);
