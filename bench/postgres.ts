@@ -18,7 +18,12 @@ import path from 'node:path';
 import pg from 'pg';
 
 import { runDoctor } from '../src/postgres/index.js';
-import { PG15_BIN, startCluster, SUPERUSER_PASSWORD, type TestCluster } from '../test/postgres/cluster.js';
+import {
+  PG15_BIN,
+  startCluster,
+  SUPERUSER_PASSWORD,
+  type TestCluster,
+} from '../test/postgres/cluster.js';
 import { BIN, compare, line, timeCommand } from './common.js';
 
 const TABLES = 5000;
@@ -68,7 +73,9 @@ function inline(client: pg.Client, text: string, values: unknown[]): string {
     if (typeof value === 'number') return String(value);
     return client.escapeLiteral(String(value));
   };
-  return text.replace(/\$(\d+)/g, (_match, index: string) => literal(values[Number(index) - 1])) + ';';
+  return (
+    text.replace(/\$(\d+)/g, (_match, index: string) => literal(values[Number(index) - 1])) + ';'
+  );
 }
 
 async function main(): Promise<void> {
@@ -78,7 +85,10 @@ async function main(): Promise<void> {
     cluster = await startCluster(root, 'bench', { settings: { max_locks_per_transaction: '256' } });
     const started = performance.now();
     await createCatalog(cluster);
-    line('catalog: tables / indexes', `${await cluster.psql(`SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace`, 'catalog')} / ${await cluster.psql(`SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'`, 'catalog')} (built in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+    line(
+      'catalog: tables / indexes',
+      `${await cluster.psql(`SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace`, 'catalog')} / ${await cluster.psql(`SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'`, 'catalog')} (built in ${((performance.now() - started) / 1000).toFixed(1)} s)`,
+    );
 
     const url = cluster.url('catalog');
     const statements = await recordDoctorStatements(url);
@@ -87,23 +97,46 @@ async function main(): Promise<void> {
     line('statements per doctor run', String(statements.length));
 
     const env = { ...process.env, PGPASSWORD: SUPERUSER_PASSWORD };
-    const psqlArgs = ['-X', '-q', '-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'postgres', '-d', 'catalog', '-o', '/dev/null', '-f', script];
+    const psqlArgs = [
+      '-X',
+      '-q',
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(cluster.port),
+      '-U',
+      'postgres',
+      '-d',
+      'catalog',
+      '-o',
+      '/dev/null',
+      '-f',
+      script,
+    ];
     const doctorArgs = [BIN, 'pg', 'doctor', url, '--json'];
     const doctorRun = () => {
       const started = performance.now();
-      const result = spawnSync(process.execPath, doctorArgs, { stdio: ['ignore', 'ignore', 'pipe'] });
+      const result = spawnSync(process.execPath, doctorArgs, {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       // Exit 1 means a check failed, which is a finding, not a benchmark error.
-      if (result.status !== 0 && result.status !== 1) throw new Error(`doctor failed: ${result.stderr}`);
+      if (result.status !== 0 && result.status !== 1)
+        throw new Error(`doctor failed: ${result.stderr}`);
       return performance.now() - started;
     };
-    const result = compare(RUNS, doctorRun, () => timeCommand(path.join(PG15_BIN, 'psql'), psqlArgs, { env }));
+    const result = compare(RUNS, doctorRun, () =>
+      timeCommand(path.join(PG15_BIN, 'psql'), psqlArgs, { env }),
+    );
     line('opsbox pg doctor (median of 5)', `${result.candidate.toFixed(0)} ms`);
     line('psql -f with the same statements (median of 5)', `${result.baseline.toFixed(0)} ms`);
     line('ratio doctor / psql (goal ≤ 2.0)', result.ratio.toFixed(2));
 
     // --import runs before the CLI and prints the peak resident set size at exit.
-    const report = "data:text/javascript,process.on('exit',()=>process.stderr.write('maxrss='+process.resourceUsage().maxRSS+'\\n'))";
-    const measured = spawnSync(process.execPath, ['--import', report, ...doctorArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const report =
+      "data:text/javascript,process.on('exit',()=>process.stderr.write('maxrss='+process.resourceUsage().maxRSS+'\\n'))";
+    const measured = spawnSync(process.execPath, ['--import', report, ...doctorArgs], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     const maxRssKiB = Number(/maxrss=(\d+)/.exec(measured.stderr.toString())?.[1] ?? NaN);
     line('doctor peak memory (goal < 200 MB)', `${(maxRssKiB / 1024).toFixed(0)} MiB`);
   } finally {

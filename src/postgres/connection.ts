@@ -64,7 +64,8 @@ export function resolveTarget(options: ConnectionOptions = {}): ConnectionTarget
   const user = fromUrl.user ?? env.PGUSER ?? userInfo().username;
   const database = fromUrl.database ?? env.PGDATABASE ?? user;
   const sslmode = parseSslMode(fromUrl.sslmode ?? env.PGSSLMODE ?? 'prefer');
-  const applicationName = options.applicationName ?? fromUrl.applicationName ?? env.PGAPPNAME ?? 'opsbox';
+  const applicationName =
+    options.applicationName ?? fromUrl.applicationName ?? env.PGAPPNAME ?? 'opsbox';
 
   let password = fromUrl.password ?? env.PGPASSWORD;
   if (password === undefined) password = readPgpass(env, host, port, database, user);
@@ -85,20 +86,29 @@ interface UrlParts {
 
 function parseUrl(url: string): UrlParts {
   if (!/^postgres(ql)?:\/\//.test(url)) {
-    throw new UserError('usage', `Invalid connection URL "${redactUrl(url)}": it must start with postgres:// or postgresql://.`, {
-      code: 'PG_URL_INVALID',
-    });
+    throw new UserError(
+      'usage',
+      `Invalid connection URL "${redactUrl(url)}": it must start with postgres:// or postgresql://.`,
+      {
+        code: 'PG_URL_INVALID',
+      },
+    );
   }
   let parsed: ReturnType<typeof parseConnectionString>;
   try {
     // sslmode is applied by sslConfig below; libpq semantics also silence the driver's warning about it.
     parsed = parseConnectionString(url, { useLibpqCompat: true });
   } catch (error) {
-    throw new UserError('usage', `Invalid connection URL "${redactUrl(url)}": ${(error as Error).message}.`, {
-      code: 'PG_URL_INVALID',
-    });
+    throw new UserError(
+      'usage',
+      `Invalid connection URL "${redactUrl(url)}": ${(error as Error).message}.`,
+      {
+        code: 'PG_URL_INVALID',
+      },
+    );
   }
-  const sslmode = new URL(url.replace(/^postgres(ql)?:/, 'http:')).searchParams.get('sslmode') ?? undefined;
+  const sslmode =
+    new URL(url.replace(/^postgres(ql)?:/, 'http:')).searchParams.get('sslmode') ?? undefined;
   return {
     host: parsed.host || undefined,
     port: parsed.port || undefined,
@@ -118,14 +128,20 @@ export function redactUrl(url: string): string {
 function parsePort(value: string): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new UserError('usage', `Invalid port "${value}": use a number from 1 to 65535.`, { code: 'PG_URL_INVALID' });
+    throw new UserError('usage', `Invalid port "${value}": use a number from 1 to 65535.`, {
+      code: 'PG_URL_INVALID',
+    });
   }
   return port;
 }
 
 function parseSslMode(value: string): SslMode {
   if (!SSL_MODES.includes(value as SslMode)) {
-    throw new UserError('usage', `Invalid sslmode "${value}": use one of ${SSL_MODES.join(', ')}.`, { code: 'PG_URL_INVALID' });
+    throw new UserError(
+      'usage',
+      `Invalid sslmode "${value}": use one of ${SSL_MODES.join(', ')}.`,
+      { code: 'PG_URL_INVALID' },
+    );
   }
   return value as SslMode;
 }
@@ -134,7 +150,13 @@ function parseSslMode(value: string): SslMode {
  * Looks the password up in the password file the way libpq does: lines of
  * host:port:database:user:password, `*` matching anything, `\` escaping.
  */
-function readPgpass(env: Record<string, string | undefined>, host: string, port: number, database: string, user: string): string | undefined {
+function readPgpass(
+  env: Record<string, string | undefined>,
+  host: string,
+  port: number,
+  database: string,
+  user: string,
+): string | undefined {
   const file = env.PGPASSFILE ?? path.join(env.HOME ?? homedir(), '.pgpass');
   let text: string;
   try {
@@ -146,9 +168,13 @@ function readPgpass(env: Record<string, string | undefined>, host: string, port:
   const wanted = [socketHost, String(port), database, user];
   for (const line of text.split('\n')) {
     if (line.trim() === '' || line.startsWith('#')) continue;
-    const fields = line.match(/(\\.|[^:])+|(?<=:)(?=:|$)|^(?=:)/g)?.map((field) => field.replace(/\\(.)/g, '$1')) ?? [];
+    const fields =
+      line
+        .match(/(\\.|[^:])+|(?<=:)(?=:|$)|^(?=:)/g)
+        ?.map((field) => field.replace(/\\(.)/g, '$1')) ?? [];
     if (fields.length < 5) continue;
-    if (wanted.every((value, index) => fields[index] === '*' || fields[index] === value)) return fields.slice(4).join(':');
+    if (wanted.every((value, index) => fields[index] === '*' || fields[index] === value))
+      return fields.slice(4).join(':');
   }
   return undefined;
 }
@@ -210,7 +236,11 @@ export async function connect(options: ConnectionOptions = {}): Promise<Session>
  * Server errors (permission, timeout, lock wait) become one-line UserErrors
  * that say what `what` could not do.
  */
-export async function withSession<T>(options: ConnectionOptions, work: (session: Session) => Promise<T>, what = 'read from the server'): Promise<T> {
+export async function withSession<T>(
+  options: ConnectionOptions,
+  work: (session: Session) => Promise<T>,
+  what = 'read from the server',
+): Promise<T> {
   const session = await connect(options);
   try {
     return await work(session);
@@ -222,15 +252,22 @@ export async function withSession<T>(options: ConnectionOptions, work: (session:
 }
 
 /** Opens the bastion tunnel the options ask for, if any, for tools that connect on their own (pg_dump). */
-export async function openTargetTunnel(options: ConnectionOptions, target: ConnectionTarget): Promise<Tunnel | undefined> {
+export async function openTargetTunnel(
+  options: ConnectionOptions,
+  target: ConnectionTarget,
+): Promise<Tunnel | undefined> {
   return options.bastion ? openTunnel(tunnelOptions(options, target)) : undefined;
 }
 
 function tunnelOptions(options: ConnectionOptions, target: ConnectionTarget): TunnelOptions {
   if (target.host.startsWith('/')) {
-    throw new UserError('usage', `--bastion needs a TCP host, not the socket directory ${target.host}; put the database host in the URL.`, {
-      code: 'PG_BASTION_SOCKET',
-    });
+    throw new UserError(
+      'usage',
+      `--bastion needs a TCP host, not the socket directory ${target.host}; put the database host in the URL.`,
+      {
+        code: 'PG_BASTION_SOCKET',
+      },
+    );
   }
   return {
     bastion: options.bastion!,
@@ -242,7 +279,11 @@ function tunnelOptions(options: ConnectionOptions, target: ConnectionTarget): Tu
   };
 }
 
-function clientConfig(target: ConnectionTarget, options: ConnectionOptions, tunnel?: Tunnel): pg.ClientConfig {
+function clientConfig(
+  target: ConnectionTarget,
+  options: ConnectionOptions,
+  tunnel?: Tunnel,
+): pg.ClientConfig {
   const statementTimeout = options.statementTimeoutMs ?? 30_000;
   const lockTimeout = options.lockTimeoutMs ?? 5_000;
   return {

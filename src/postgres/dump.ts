@@ -4,7 +4,14 @@ import { closeSync, fsyncSync, openSync, readSync, renameSync, rmSync, statSync 
 import path from 'node:path';
 
 import { UserError } from '../core/errors.js';
-import { connect, libpqEnv, openTargetTunnel, resolveTarget, type ConnectionOptions, type ConnectionTarget } from './connection.js';
+import {
+  connect,
+  libpqEnv,
+  openTargetTunnel,
+  resolveTarget,
+  type ConnectionOptions,
+  type ConnectionTarget,
+} from './connection.js';
 import type { Tunnel } from './tunnel.js';
 import { locateTool, requireToolForServer, type LocatedTool } from './tools.js';
 
@@ -73,15 +80,29 @@ export async function dumpDatabase(options: DumpOptions): Promise<DumpResult> {
   requireToolForServer(tool, 'pg_dump', facts.versionNum, facts.version);
 
   const output = path.resolve(options.output);
-  const partial = path.join(path.dirname(output), `.${path.basename(output)}.${randomBytes(4).toString('hex')}.partial`);
+  const partial = path.join(
+    path.dirname(output),
+    `.${path.basename(output)}.${randomBytes(4).toString('hex')}.partial`,
+  );
   const target = resolveTarget(options);
   const tunnel = await openTargetTunnel(options, target);
   try {
-    const child = spawn(tool.path, ['--verbose', `--format=${FORMAT_FLAG[format]}`, `--file=${partial}`, '--no-password'], {
-      env: childEnv(options, target, tunnel),
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    await runWithProgress(child, 'pg_dump', facts.tables, /dumping contents of table "?([^"\s]+)"?/, options, target);
+    const child = spawn(
+      tool.path,
+      ['--verbose', `--format=${FORMAT_FLAG[format]}`, `--file=${partial}`, '--no-password'],
+      {
+        env: childEnv(options, target, tunnel),
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    await runWithProgress(
+      child,
+      'pg_dump',
+      facts.tables,
+      /dumping contents of table "?([^"\s]+)"?/,
+      options,
+      target,
+    );
     syncFile(partial);
     renameSync(partial, output);
   } catch (error) {
@@ -140,15 +161,36 @@ export async function restoreDatabase(options: RestoreOptions): Promise<RestoreR
       env: childEnv(options, target, tunnel),
       stdio: ['ignore', 'ignore', 'pipe'],
     });
-    await runWithProgress(child, 'pg_restore', tables, /processing data for table "?([^"\s]+)"?/, options, target);
+    await runWithProgress(
+      child,
+      'pg_restore',
+      tables,
+      /processing data for table "?([^"\s]+)"?/,
+      options,
+      target,
+    );
   } finally {
     await tunnel?.close();
   }
-  return { input, tables, database: target.database, durationMs: Math.round(performance.now() - started) };
+  return {
+    input,
+    tables,
+    database: target.database,
+    durationMs: Math.round(performance.now() - started),
+  };
 }
 
-function restoreArgs(options: { clean?: boolean; noOwner?: boolean }, target: ConnectionTarget): string[] {
-  const args = ['--verbose', '--single-transaction', '--exit-on-error', '--no-password', `--dbname=${target.database}`];
+function restoreArgs(
+  options: { clean?: boolean; noOwner?: boolean },
+  target: ConnectionTarget,
+): string[] {
+  const args = [
+    '--verbose',
+    '--single-transaction',
+    '--exit-on-error',
+    '--no-password',
+    `--dbname=${target.database}`,
+  ];
   if (options.clean) args.push('--clean', '--if-exists');
   if (options.noOwner) args.push('--no-owner', '--no-privileges');
   return args;
@@ -164,13 +206,21 @@ function checkArchive(file: string): void {
     header = header.subarray(0, length);
     closeSync(fd);
   } catch (error) {
-    throw new UserError('not_found', `Cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}; check the path.`, { code: 'PG_ARCHIVE_MISSING' });
+    throw new UserError(
+      'not_found',
+      `Cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}; check the path.`,
+      { code: 'PG_ARCHIVE_MISSING' },
+    );
   }
   const custom = header.subarray(0, 5).toString('latin1') === 'PGDMP';
   // A tar archive has "ustar" at offset 257 and pg_dump's toc.dat as its first member.
   const tar = header.subarray(257, 262).toString('latin1') === 'ustar';
   if (!custom && !tar) {
-    throw new UserError('invalid', `${file} is not a pg_dump custom or tar archive; restore a plain SQL dump with psql -f ${path.basename(file)}.`, { code: 'PG_ARCHIVE_INVALID' });
+    throw new UserError(
+      'invalid',
+      `${file} is not a pg_dump custom or tar archive; restore a plain SQL dump with psql -f ${path.basename(file)}.`,
+      { code: 'PG_ARCHIVE_INVALID' },
+    );
   }
 }
 
@@ -184,11 +234,20 @@ async function countArchiveTables(tool: LocatedTool, input: string): Promise<num
   if (code !== 0) {
     const message = Buffer.concat(errors).toString().trim().split('\n').pop() ?? '';
     if (/unsupported version/.test(message)) {
-      throw new UserError('unavailable', `${input} was written by a newer pg_dump than the local pg_restore ${tool.version}: ${message}; install a newer pg_restore and pass --pg-bin-dir DIR.`, { code: 'PG_TOOL_TOO_OLD' });
+      throw new UserError(
+        'unavailable',
+        `${input} was written by a newer pg_dump than the local pg_restore ${tool.version}: ${message}; install a newer pg_restore and pass --pg-bin-dir DIR.`,
+        { code: 'PG_TOOL_TOO_OLD' },
+      );
     }
-    throw new UserError('invalid', `pg_restore cannot read ${input}: ${message}.`, { code: 'PG_ARCHIVE_INVALID' });
+    throw new UserError('invalid', `pg_restore cannot read ${input}: ${message}.`, {
+      code: 'PG_ARCHIVE_INVALID',
+    });
   }
-  return Buffer.concat(chunks).toString().split('\n').filter((line) => / TABLE DATA /.test(line) && !line.startsWith(';')).length;
+  return Buffer.concat(chunks)
+    .toString()
+    .split('\n')
+    .filter((line) => / TABLE DATA /.test(line) && !line.startsWith(';')).length;
 }
 
 export interface CopyOptions {
@@ -224,8 +283,16 @@ export async function copyDatabase(options: CopyOptions): Promise<CopyResult> {
 
   const source = resolveTarget(options.from);
   const target = resolveTarget(options.to);
-  if (source.host === target.host && source.port === target.port && source.database === target.database) {
-    throw new UserError('usage', `--from and --to both name ${source.display}; copy into a different database.`, { code: 'PG_COPY_SAME' });
+  if (
+    source.host === target.host &&
+    source.port === target.port &&
+    source.database === target.database
+  ) {
+    throw new UserError(
+      'usage',
+      `--from and --to both name ${source.display}; copy into a different database.`,
+      { code: 'PG_COPY_SAME' },
+    );
   }
   const sourceTunnel = await openTargetTunnel(options.from, source);
   const targetTunnel = await openTargetTunnel(options.to, target).catch(async (error) => {
@@ -233,14 +300,34 @@ export async function copyDatabase(options: CopyOptions): Promise<CopyResult> {
     throw error;
   });
   try {
-    const dump = spawn(dumpTool.path, ['--verbose', '--format=c', '--no-password'], { env: childEnv(options.from, source, sourceTunnel), stdio: ['ignore', 'pipe', 'pipe'] });
-    const restore = spawn(restoreTool.path, restoreArgs(options, target), { env: childEnv(options.to, target, targetTunnel), stdio: ['pipe', 'ignore', 'pipe'] });
+    const dump = spawn(dumpTool.path, ['--verbose', '--format=c', '--no-password'], {
+      env: childEnv(options.from, source, sourceTunnel),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const restore = spawn(restoreTool.path, restoreArgs(options, target), {
+      env: childEnv(options.to, target, targetTunnel),
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
     dump.stdout!.pipe(restore.stdin!);
     // pg_restore exiting early closes the pipe; pg_dump's own error explains it.
     restore.stdin!.on('error', () => undefined);
     await Promise.all([
-      runWithProgress(dump, 'pg_dump', facts.tables, /dumping contents of table "?([^"\s]+)"?/, options, source),
-      runWithProgress(restore, 'pg_restore', facts.tables, /$^/, { signal: options.signal }, target),
+      runWithProgress(
+        dump,
+        'pg_dump',
+        facts.tables,
+        /dumping contents of table "?([^"\s]+)"?/,
+        options,
+        source,
+      ),
+      runWithProgress(
+        restore,
+        'pg_restore',
+        facts.tables,
+        /$^/,
+        { signal: options.signal },
+        target,
+      ),
     ]).catch((error) => {
       dump.kill();
       restore.kill();
@@ -250,13 +337,24 @@ export async function copyDatabase(options: CopyOptions): Promise<CopyResult> {
     await sourceTunnel?.close();
     await targetTunnel?.close();
   }
-  return { tables: facts.tables, from: source.display, to: target.display, durationMs: Math.round(performance.now() - started) };
+  return {
+    tables: facts.tables,
+    from: source.display,
+    to: target.display,
+    durationMs: Math.round(performance.now() - started),
+  };
 }
 
-function childEnv(options: ConnectionOptions, target: ConnectionTarget, tunnel?: Tunnel): NodeJS.ProcessEnv {
+function childEnv(
+  options: ConnectionOptions,
+  target: ConnectionTarget,
+  tunnel?: Tunnel,
+): NodeJS.ProcessEnv {
   const base = { ...(options.env ?? process.env) };
   // Drop inherited connection variables so only the resolved target applies.
-  for (const key of Object.keys(base)) if (/^PG(HOST|HOSTADDR|PORT|USER|DATABASE|PASSWORD|SERVICE|SSLMODE|OPTIONS)$/.test(key)) delete base[key];
+  for (const key of Object.keys(base))
+    if (/^PG(HOST|HOSTADDR|PORT|USER|DATABASE|PASSWORD|SERVICE|SSLMODE|OPTIONS)$/.test(key))
+      delete base[key];
   return { ...base, ...libpqEnv(target, tunnel), LC_MESSAGES: 'C' };
 }
 
@@ -293,7 +391,11 @@ function runWithProgress(
         }
       }
     });
-    child.on('error', (error) => reject(new UserError('unavailable', `Cannot run ${name}: ${error.message}.`, { cause: error })));
+    child.on('error', (error) =>
+      reject(
+        new UserError('unavailable', `Cannot run ${name}: ${error.message}.`, { cause: error }),
+      ),
+    );
     child.on('close', (code, signal) => {
       options.signal?.removeEventListener('abort', onAbort);
       if (code === 0) {
@@ -302,8 +404,17 @@ function runWithProgress(
       } else if (options.signal?.aborted) {
         reject(new UserError('cancelled', `${name} was cancelled; nothing was written.`));
       } else {
-        const detail = errors.find((line) => /error/i.test(line)) ?? errors[0] ?? `exited with ${signal ?? `code ${code}`}`;
-        reject(new UserError('unavailable', `${name} failed on ${target.display}: ${detail.replace(/^error: /i, '')}`, { code: 'PG_TOOL_FAILED' }));
+        const detail =
+          errors.find((line) => /error/i.test(line)) ??
+          errors[0] ??
+          `exited with ${signal ?? `code ${code}`}`;
+        reject(
+          new UserError(
+            'unavailable',
+            `${name} failed on ${target.display}: ${detail.replace(/^error: /i, '')}`,
+            { code: 'PG_TOOL_FAILED' },
+          ),
+        );
       }
     });
   });

@@ -43,38 +43,85 @@ export function connectionError(error: unknown, target: TargetLike): UserError {
   const options = { code: 'PG_CONNECT', cause: error };
 
   if (state === SQLSTATE.invalidPassword || /password authentication failed/i.test(message)) {
-    return new UserError('permission', `Password authentication failed for role "${target.user}" at ${where}; check the password in the URL, PGPASSWORD or ~/.pgpass.`, { ...options, code: 'PG_AUTH_FAILED' });
+    return new UserError(
+      'permission',
+      `Password authentication failed for role "${target.user}" at ${where}; check the password in the URL, PGPASSWORD or ~/.pgpass.`,
+      { ...options, code: 'PG_AUTH_FAILED' },
+    );
   }
-  if (/SASL: SCRAM-SERVER-FIRST-MESSAGE: client password must be a string/.test(message) || /password must be a string/.test(message)) {
-    return new UserError('permission', `The server at ${where} requires a password for role "${target.user}"; put it in PGPASSWORD, ~/.pgpass or the URL.`, { ...options, code: 'PG_AUTH_FAILED' });
+  if (
+    /SASL: SCRAM-SERVER-FIRST-MESSAGE: client password must be a string/.test(message) ||
+    /password must be a string/.test(message)
+  ) {
+    return new UserError(
+      'permission',
+      `The server at ${where} requires a password for role "${target.user}"; put it in PGPASSWORD, ~/.pgpass or the URL.`,
+      { ...options, code: 'PG_AUTH_FAILED' },
+    );
   }
   if (state === SQLSTATE.invalidAuthorization && /no encryption|SSL off/i.test(message)) {
-    return new UserError('permission', `The server at ${where} requires SSL for this connection; add ?sslmode=require to the URL or set PGSSLMODE=require.`, { ...options, code: 'PG_SSL_REQUIRED' });
+    return new UserError(
+      'permission',
+      `The server at ${where} requires SSL for this connection; add ?sslmode=require to the URL or set PGSSLMODE=require.`,
+      { ...options, code: 'PG_SSL_REQUIRED' },
+    );
   }
   if (state === SQLSTATE.invalidAuthorization) {
-    return new UserError('permission', `The server at ${where} rejected role "${target.user}": ${message}; check pg_hba.conf and the role name.`, { ...options, code: 'PG_AUTH_FAILED' });
+    return new UserError(
+      'permission',
+      `The server at ${where} rejected role "${target.user}": ${message}; check pg_hba.conf and the role name.`,
+      { ...options, code: 'PG_AUTH_FAILED' },
+    );
   }
   if (/does not support SSL/i.test(message)) {
-    return new UserError('unavailable', `The server at ${where} does not support SSL; use sslmode=prefer or sslmode=disable.`, { ...options, code: 'PG_SSL_UNSUPPORTED' });
+    return new UserError(
+      'unavailable',
+      `The server at ${where} does not support SSL; use sslmode=prefer or sslmode=disable.`,
+      { ...options, code: 'PG_SSL_UNSUPPORTED' },
+    );
   }
   if (state === SQLSTATE.invalidCatalogName) {
-    return new UserError('not_found', `Database "${target.database}" does not exist on ${target.host}:${target.port}; check the database name in the URL or PGDATABASE.`, { ...options, code: 'PG_DATABASE_NOT_FOUND' });
+    return new UserError(
+      'not_found',
+      `Database "${target.database}" does not exist on ${target.host}:${target.port}; check the database name in the URL or PGDATABASE.`,
+      { ...options, code: 'PG_DATABASE_NOT_FOUND' },
+    );
   }
   if (state === SQLSTATE.tooManyConnections) {
-    return new UserError('busy', `The server at ${where} has no free connection slots; retry later or raise max_connections.`, { ...options, code: 'PG_TOO_MANY_CONNECTIONS' });
+    return new UserError(
+      'busy',
+      `The server at ${where} has no free connection slots; retry later or raise max_connections.`,
+      { ...options, code: 'PG_TOO_MANY_CONNECTIONS' },
+    );
   }
   if (state === SQLSTATE.cannotConnectNow) {
-    return new UserError('unavailable', `The server at ${where} is starting up or shutting down; retry in a moment.`, options);
+    return new UserError(
+      'unavailable',
+      `The server at ${where} is starting up or shutting down; retry in a moment.`,
+      options,
+    );
   }
   if (/timeout/i.test(message)) {
-    return new UserError('timeout', `Connecting to ${where} timed out; check the host, port and firewall.`, { ...options, code: 'PG_CONNECT_TIMEOUT' });
+    return new UserError(
+      'timeout',
+      `Connecting to ${where} timed out; check the host, port and firewall.`,
+      { ...options, code: 'PG_CONNECT_TIMEOUT' },
+    );
   }
   const errno = (error as { code?: string })?.code;
   if (errno === 'ECONNREFUSED' || errno === 'ENOENT') {
-    return new UserError('unavailable', `Cannot connect to ${where}: connection refused; check that the server runs and listens on that host and port.`, options);
+    return new UserError(
+      'unavailable',
+      `Cannot connect to ${where}: connection refused; check that the server runs and listens on that host and port.`,
+      options,
+    );
   }
   if (errno === 'ENOTFOUND' || errno === 'EAI_AGAIN') {
-    return new UserError('unavailable', `Cannot connect to ${where}: host "${target.host}" not found; check the host name.`, options);
+    return new UserError(
+      'unavailable',
+      `Cannot connect to ${where}: host "${target.host}" not found; check the host name.`,
+      options,
+    );
   }
   if (error instanceof UserError) return error;
   return new UserError('unavailable', `Cannot connect to ${where}: ${message}.`, options);
@@ -85,15 +132,30 @@ export function statementError(error: unknown, what: string): unknown {
   const state = sqlState(error);
   const message = (error as Error)?.message ?? String(error);
   if (state === SQLSTATE.insufficientPrivilege) {
-    return new UserError('permission', `Permission denied to ${what}: ${message}.`, { code: 'PG_PERMISSION', cause: error });
+    return new UserError('permission', `Permission denied to ${what}: ${message}.`, {
+      code: 'PG_PERMISSION',
+      cause: error,
+    });
   }
   if (error instanceof UserError) return error;
   if (state === SQLSTATE.queryCanceled) {
-    return new UserError('timeout', `Timed out trying to ${what}; raise --statement-timeout or retry when the server is less busy.`, { code: 'PG_TIMEOUT', cause: error });
+    return new UserError(
+      'timeout',
+      `Timed out trying to ${what}; raise --statement-timeout or retry when the server is less busy.`,
+      { code: 'PG_TIMEOUT', cause: error },
+    );
   }
   if (state === SQLSTATE.lockNotAvailable) {
-    return new UserError('timeout', `Timed out waiting for a lock to ${what}; another session holds it (see opsbox pg activity).`, { code: 'PG_LOCK_TIMEOUT', cause: error });
+    return new UserError(
+      'timeout',
+      `Timed out waiting for a lock to ${what}; another session holds it (see opsbox pg activity).`,
+      { code: 'PG_LOCK_TIMEOUT', cause: error },
+    );
   }
-  if (state) return new UserError('sql', `Failed to ${what}: ${message} (SQLSTATE ${state}).`, { code: 'PG_SQL', cause: error });
+  if (state)
+    return new UserError('sql', `Failed to ${what}: ${message} (SQLSTATE ${state}).`, {
+      code: 'PG_SQL',
+      cause: error,
+    });
   return error;
 }

@@ -72,7 +72,9 @@ export async function detectFeatures(client: pg.Client): Promise<Features> {
     superuser: row.superuser,
     readAllStats: row.read_all_stats,
     monitor: row.monitor,
-    statements: row.statements_version ? { version: row.statements_version, schema: row.statements_schema } : undefined,
+    statements: row.statements_version
+      ? { version: row.statements_version, schema: row.statements_schema }
+      : undefined,
     columns: new Set(row.columns ?? []),
     views: new Set(row.views ?? []),
   };

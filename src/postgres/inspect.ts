@@ -1,12 +1,37 @@
 import { UserError } from '../core/errors.js';
 import { withSession, type ConnectionOptions } from './connection.js';
-import { readCacheRatios, findDuplicateIndexes, readForeignKeysWithoutIndex, readIndexes, readIndexUsage, type CacheRatio, type DuplicateIndex, type ForeignKeyWithoutIndex, type IndexRow, type TableScanRow } from './doctor/indexes.js';
+import {
+  readCacheRatios,
+  findDuplicateIndexes,
+  readForeignKeysWithoutIndex,
+  readIndexes,
+  readIndexUsage,
+  type CacheRatio,
+  type DuplicateIndex,
+  type ForeignKeyWithoutIndex,
+  type IndexRow,
+  type TableScanRow,
+} from './doctor/indexes.js';
 import { CURRENT_LSN_SQL, readSlots, type SlotRow } from './doctor/replication.js';
-import { readDatabaseSizes, readRelationSizes, type DatabaseSize, type RelationSize } from './doctor/space.js';
+import {
+  readDatabaseSizes,
+  readRelationSizes,
+  type DatabaseSize,
+  type RelationSize,
+} from './doctor/space.js';
 import { sqlState, SQLSTATE } from './errors.js';
 import { detectFeatures } from './features.js';
 
-export type { CacheRatio, DatabaseSize, DuplicateIndex, ForeignKeyWithoutIndex, IndexRow, RelationSize, SlotRow, TableScanRow };
+export type {
+  CacheRatio,
+  DatabaseSize,
+  DuplicateIndex,
+  ForeignKeyWithoutIndex,
+  IndexRow,
+  RelationSize,
+  SlotRow,
+  TableScanRow,
+};
 
 export interface SizesReport {
   databases: DatabaseSize[];
@@ -14,7 +39,9 @@ export interface SizesReport {
 }
 
 /** Reads the database sizes of the cluster and the largest tables of the current database. */
-export async function readSizes(options: ConnectionOptions & { limit?: number }): Promise<SizesReport> {
+export async function readSizes(
+  options: ConnectionOptions & { limit?: number },
+): Promise<SizesReport> {
   return withSession(options, async (session) => ({
     databases: await readDatabaseSizes(session.client),
     tables: await readRelationSizes(session.client, options.limit ?? 20),
@@ -46,8 +73,12 @@ export async function readIndexReport(options: ConnectionOptions): Promise<Index
 }
 
 /** Reads the cache hit ratios of the databases and of the busiest tables and indexes. */
-export async function readCache(options: ConnectionOptions & { limit?: number }): Promise<CacheRatio[]> {
-  return withSession(options, async (session) => readCacheRatios(session.client, options.limit ?? 20));
+export async function readCache(
+  options: ConnectionOptions & { limit?: number },
+): Promise<CacheRatio[]> {
+  return withSession(options, async (session) =>
+    readCacheRatios(session.client, options.limit ?? 20),
+  );
 }
 
 export interface StandbyInfo {
@@ -94,7 +125,12 @@ export async function readReplication(options: ConnectionOptions): Promise<Repli
          FROM pg_catalog.pg_stat_replication ORDER BY application_name`,
       [lsn],
     );
-    const report: ReplicationReport = { role: features.inRecovery ? 'standby' : 'primary', lsn, slots: await readSlots(client, features), standbys: standbys.rows };
+    const report: ReplicationReport = {
+      role: features.inRecovery ? 'standby' : 'primary',
+      lsn,
+      slots: await readSlots(client, features),
+      standbys: standbys.rows,
+    };
     if (features.inRecovery) {
       const { rows } = await client.query(`
         SELECT r.status, r.sender_host || ':' || r.sender_port AS sender, r.slot_name AS slot,
@@ -113,22 +149,40 @@ export async function readReplication(options: ConnectionOptions): Promise<Repli
 export async function dropSlot(options: ConnectionOptions & { name: string }): Promise<SlotRow> {
   return withSession(options, async (session) => {
     const features = await detectFeatures(session.client);
-    const slot = (await readSlots(session.client, features)).find((item) => item.slot_name === options.name);
+    const slot = (await readSlots(session.client, features)).find(
+      (item) => item.slot_name === options.name,
+    );
     if (!slot) {
-      throw new UserError('not_found', `Replication slot "${options.name}" not found on ${session.target.display}; list slots with opsbox pg replication.`, { code: 'PG_SLOT_NOT_FOUND' });
+      throw new UserError(
+        'not_found',
+        `Replication slot "${options.name}" not found on ${session.target.display}; list slots with opsbox pg replication.`,
+        { code: 'PG_SLOT_NOT_FOUND' },
+      );
     }
     if (slot.active) {
-      throw new UserError('conflict', `Replication slot "${options.name}" is in use by pid ${slot.active_pid}; stop its consumer first (opsbox pg terminate ${slot.active_pid}).`, { code: 'PG_SLOT_ACTIVE' });
+      throw new UserError(
+        'conflict',
+        `Replication slot "${options.name}" is in use by pid ${slot.active_pid}; stop its consumer first (opsbox pg terminate ${slot.active_pid}).`,
+        { code: 'PG_SLOT_ACTIVE' },
+      );
     }
     try {
       await session.client.query('SELECT pg_catalog.pg_drop_replication_slot($1)', [options.name]);
     } catch (error) {
       const state = sqlState(error);
       if (state === SQLSTATE.objectInUse) {
-        throw new UserError('conflict', `Replication slot "${options.name}" became active; stop its consumer first.`, { code: 'PG_SLOT_ACTIVE', cause: error });
+        throw new UserError(
+          'conflict',
+          `Replication slot "${options.name}" became active; stop its consumer first.`,
+          { code: 'PG_SLOT_ACTIVE', cause: error },
+        );
       }
       if (state === SQLSTATE.insufficientPrivilege) {
-        throw new UserError('permission', `Permission denied to drop slot "${options.name}"; connect as a superuser or a role with REPLICATION.`, { code: 'PG_PERMISSION', cause: error });
+        throw new UserError(
+          'permission',
+          `Permission denied to drop slot "${options.name}"; connect as a superuser or a role with REPLICATION.`,
+          { code: 'PG_PERMISSION', cause: error },
+        );
       }
       throw error;
     }

@@ -18,7 +18,10 @@ export interface LocatedTool {
  * OPSBOX_PG_BIN, then PATH, then the newest /usr/lib/postgresql/N/bin
  * (where Debian installs them without putting them on PATH).
  */
-export function locateTool(tool: ClientTool, options: { binDir?: string; env?: Record<string, string | undefined> } = {}): LocatedTool {
+export function locateTool(
+  tool: ClientTool,
+  options: { binDir?: string; env?: Record<string, string | undefined> } = {},
+): LocatedTool {
   const env = options.env ?? process.env;
   const candidates: string[] = [];
   if (options.binDir) candidates.push(options.binDir);
@@ -35,9 +38,13 @@ export function locateTool(tool: ClientTool, options: { binDir?: string; env?: R
     }
     return { path: file, ...toolVersion(file) };
   }
-  throw new UserError('not_found', `${tool} not found; install the PostgreSQL client tools (Debian: postgresql-client) or pass --pg-bin-dir DIR.`, {
-    code: 'PG_TOOL_NOT_FOUND',
-  });
+  throw new UserError(
+    'not_found',
+    `${tool} not found; install the PostgreSQL client tools (Debian: postgresql-client) or pass --pg-bin-dir DIR.`,
+    {
+      code: 'PG_TOOL_NOT_FOUND',
+    },
+  );
 }
 
 function debianBinDirs(): string[] {
@@ -55,9 +62,13 @@ function toolVersion(file: string): { major: number; version: string } {
   const result = spawnSync(file, ['--version'], { encoding: 'utf8' });
   const match = /\(PostgreSQL\) (\d+)(?:\.(\d+))?/.exec(result.stdout ?? '');
   if (!match) {
-    throw new UserError('unavailable', `Cannot read the version of ${file}: ${(result.stderr || result.stdout || '').trim() || 'no output'}.`, {
-      code: 'PG_TOOL_BROKEN',
-    });
+    throw new UserError(
+      'unavailable',
+      `Cannot read the version of ${file}: ${(result.stderr || result.stdout || '').trim() || 'no output'}.`,
+      {
+        code: 'PG_TOOL_BROKEN',
+      },
+    );
   }
   return { major: Number(match[1]), version: match[2] ? `${match[1]}.${match[2]}` : match[1]! };
 }
@@ -66,11 +77,20 @@ function toolVersion(file: string): { major: number; version: string } {
  * pg_dump refuses servers of a newer major version; this check says so
  * before anything is written, with the versions on both sides.
  */
-export function requireToolForServer(tool: LocatedTool, toolName: ClientTool, serverVersionNum: number, serverVersion: string): void {
+export function requireToolForServer(
+  tool: LocatedTool,
+  toolName: ClientTool,
+  serverVersionNum: number,
+  serverVersion: string,
+): void {
   const serverMajor = Math.floor(serverVersionNum / 10000);
   if (serverMajor > tool.major) {
-    throw new UserError('unavailable', `The server runs PostgreSQL ${serverVersion} but the local ${toolName} is ${tool.version} (${tool.path}); install ${toolName} ${serverMajor} or newer and pass --pg-bin-dir DIR.`, {
-      code: 'PG_TOOL_TOO_OLD',
-    });
+    throw new UserError(
+      'unavailable',
+      `The server runs PostgreSQL ${serverVersion} but the local ${toolName} is ${tool.version} (${tool.path}); install ${toolName} ${serverMajor} or newer and pass --pg-bin-dir DIR.`,
+      {
+        code: 'PG_TOOL_TOO_OLD',
+      },
+    );
   }
 }

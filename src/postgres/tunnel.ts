@@ -31,14 +31,23 @@ export interface Tunnel {
 }
 
 /** Parses `user@host[:port]` (IPv6 hosts in brackets). */
-export function parseBastion(value: string, env: Record<string, string | undefined> = process.env): { user: string; host: string; port: number } {
+export function parseBastion(
+  value: string,
+  env: Record<string, string | undefined> = process.env,
+): { user: string; host: string; port: number } {
   const match = /^(?:([^@]+)@)?(\[[^\]]+\]|[^:@]+)(?::(\d+))?$/.exec(value);
   if (!match) {
-    throw new UserError('usage', `Invalid --bastion "${value}": use user@host or user@host:port.`, { code: 'PG_BASTION_INVALID' });
+    throw new UserError('usage', `Invalid --bastion "${value}": use user@host or user@host:port.`, {
+      code: 'PG_BASTION_INVALID',
+    });
   }
   const port = match[3] ? Number(match[3]) : 22;
   if (port < 1 || port > 65535) {
-    throw new UserError('usage', `Invalid --bastion port in "${value}": use a number from 1 to 65535.`, { code: 'PG_BASTION_INVALID' });
+    throw new UserError(
+      'usage',
+      `Invalid --bastion port in "${value}": use a number from 1 to 65535.`,
+      { code: 'PG_BASTION_INVALID' },
+    );
   }
   const host = match[2]!.replace(/^\[|\]$/g, '');
   return { user: match[1] ?? env.USER ?? userInfo().username, host, port };
@@ -57,7 +66,11 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
     await listen(server, options.localPort ?? 0);
   } catch (error) {
     ssh.end();
-    throw new UserError('unavailable', `Cannot listen on 127.0.0.1:${options.localPort}: ${(error as Error).message}; pick another --local-port.`, { cause: error });
+    throw new UserError(
+      'unavailable',
+      `Cannot listen on 127.0.0.1:${options.localPort}: ${(error as Error).message}; pick another --local-port.`,
+      { cause: error },
+    );
   }
 
   let closed = false;
@@ -74,8 +87,13 @@ export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
   };
 }
 
-function sshConfig(options: TunnelOptions, bastion: { user: string; host: string; port: number }, env: Record<string, string | undefined>): ConnectConfig {
-  const knownHostsFile = options.knownHosts ?? path.join(env.HOME ?? homedir(), '.ssh', 'known_hosts');
+function sshConfig(
+  options: TunnelOptions,
+  bastion: { user: string; host: string; port: number },
+  env: Record<string, string | undefined>,
+): ConnectConfig {
+  const knownHostsFile =
+    options.knownHosts ?? path.join(env.HOME ?? homedir(), '.ssh', 'known_hosts');
   const config: ConnectConfig = {
     host: bastion.host,
     port: bastion.port,
@@ -88,12 +106,20 @@ function sshConfig(options: TunnelOptions, bastion: { user: string; host: string
     try {
       config.privateKey = readFileSync(options.identity);
     } catch (error) {
-      throw new UserError('not_found', `Cannot read the SSH key ${options.identity}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}; check --identity.`, { code: 'PG_SSH_KEY' });
+      throw new UserError(
+        'not_found',
+        `Cannot read the SSH key ${options.identity}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}; check --identity.`,
+        { code: 'PG_SSH_KEY' },
+      );
     }
   } else if (env.SSH_AUTH_SOCK) {
     config.agent = env.SSH_AUTH_SOCK;
   } else {
-    throw new UserError('usage', `No SSH credentials for ${options.bastion}; pass --identity KEY or start an SSH agent.`, { code: 'PG_SSH_KEY' });
+    throw new UserError(
+      'usage',
+      `No SSH credentials for ${options.bastion}; pass --identity KEY or start an SSH agent.`,
+      { code: 'PG_SSH_KEY' },
+    );
   }
   return config;
 }
@@ -110,22 +136,57 @@ function connectSsh(ssh: Client, config: ConnectConfig, label: string): Promise<
     ssh.once('ready', () => resolve());
     ssh.once('error', (error: Error & { level?: string }) => {
       if (hostKeyRejected) {
-        reject(new UserError('permission', `The host key of bastion ${label} is not in known_hosts; add it with ssh-keyscan after checking its fingerprint, or pass --known-hosts FILE.`, { code: 'PG_SSH_HOST_KEY', cause: error }));
+        reject(
+          new UserError(
+            'permission',
+            `The host key of bastion ${label} is not in known_hosts; add it with ssh-keyscan after checking its fingerprint, or pass --known-hosts FILE.`,
+            { code: 'PG_SSH_HOST_KEY', cause: error },
+          ),
+        );
       } else if (error.level === 'client-authentication') {
-        reject(new UserError('permission', `SSH authentication to bastion ${label} failed; check the user and --identity key.`, { code: 'PG_SSH_AUTH', cause: error }));
+        reject(
+          new UserError(
+            'permission',
+            `SSH authentication to bastion ${label} failed; check the user and --identity key.`,
+            { code: 'PG_SSH_AUTH', cause: error },
+          ),
+        );
       } else if (/timed out/i.test(error.message)) {
-        reject(new UserError('timeout', `Connecting to bastion ${label} timed out; check the host and port.`, { code: 'PG_SSH_CONNECT', cause: error }));
+        reject(
+          new UserError(
+            'timeout',
+            `Connecting to bastion ${label} timed out; check the host and port.`,
+            { code: 'PG_SSH_CONNECT', cause: error },
+          ),
+        );
       } else if (/encrypted private key|passphrase/i.test(error.message)) {
-        reject(new UserError('usage', `The SSH key for ${label} is encrypted; load it into an SSH agent and omit --identity.`, { code: 'PG_SSH_KEY', cause: error }));
+        reject(
+          new UserError(
+            'usage',
+            `The SSH key for ${label} is encrypted; load it into an SSH agent and omit --identity.`,
+            { code: 'PG_SSH_KEY', cause: error },
+          ),
+        );
       } else {
-        reject(new UserError('unavailable', `Cannot connect to bastion ${label}: ${error.message}.`, { code: 'PG_SSH_CONNECT', cause: error }));
+        reject(
+          new UserError('unavailable', `Cannot connect to bastion ${label}: ${error.message}.`, {
+            code: 'PG_SSH_CONNECT',
+            cause: error,
+          }),
+        );
       }
     });
     try {
       ssh.connect(config);
     } catch (error) {
       // ssh2 throws synchronously for a key it cannot parse.
-      reject(new UserError('usage', `Cannot use the SSH key for ${label}: ${(error as Error).message}; check --identity.`, { code: 'PG_SSH_KEY', cause: error }));
+      reject(
+        new UserError(
+          'usage',
+          `Cannot use the SSH key for ${label}: ${(error as Error).message}; check --identity.`,
+          { code: 'PG_SSH_KEY', cause: error },
+        ),
+      );
     }
   });
 }
@@ -134,16 +195,22 @@ function forward(ssh: Client, socket: Socket, options: TunnelOptions, sockets: S
   sockets.add(socket);
   socket.on('close', () => sockets.delete(socket));
   socket.on('error', () => socket.destroy());
-  ssh.forwardOut('127.0.0.1', socket.remotePort ?? 0, options.targetHost, options.targetPort, (error, channel) => {
-    // The database client sees a closed socket; it reports the failure itself.
-    if (error) {
-      socket.destroy();
-      return;
-    }
-    socket.pipe(channel).pipe(socket);
-    channel.on('error', () => socket.destroy());
-    channel.on('close', () => socket.destroy());
-  });
+  ssh.forwardOut(
+    '127.0.0.1',
+    socket.remotePort ?? 0,
+    options.targetHost,
+    options.targetPort,
+    (error, channel) => {
+      // The database client sees a closed socket; it reports the failure itself.
+      if (error) {
+        socket.destroy();
+        return;
+      }
+      socket.pipe(channel).pipe(socket);
+      channel.on('error', () => socket.destroy());
+      channel.on('close', () => socket.destroy());
+    },
+  );
 }
 
 function listen(server: Server, port: number): Promise<void> {
@@ -191,7 +258,14 @@ function hostMatches(patterns: string, name: string): boolean {
   for (const pattern of patterns.split(',')) {
     const negated = pattern.startsWith('!');
     const glob = negated ? pattern.slice(1) : pattern;
-    const regex = new RegExp('^' + glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$');
+    const regex = new RegExp(
+      '^' +
+        glob
+          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+          .replace(/\*/g, '.*')
+          .replace(/\?/g, '.') +
+        '$',
+    );
     if (regex.test(name)) {
       if (negated) return false;
       matched = true;

@@ -80,14 +80,25 @@ export async function listUsers(options: ConnectionOptions): Promise<UsersReport
       connection_limit: role.connection_limit,
       valid_until: role.valid_until,
       member_of: role.member_of,
-      databases: databases.rows.filter((row) => row.role === role.oid && row.privileges.length > 0).map((row) => ({ database: row.database, privileges: row.privileges })),
-      tables: grants.filter((row) => row.role === role.oid).map((row) => ({ database: row.database, schema: row.schema, privilege: row.privilege, tables: row.tables })),
+      databases: databases.rows
+        .filter((row) => row.role === role.oid && row.privileges.length > 0)
+        .map((row) => ({ database: row.database, privileges: row.privileges })),
+      tables: grants
+        .filter((row) => row.role === role.oid)
+        .map((row) => ({
+          database: row.database,
+          schema: row.schema,
+          privilege: row.privilege,
+          tables: row.tables,
+        })),
     }));
     return { roles: roleList, skipped };
   });
 }
 
-async function readTableGrants(session: Session): Promise<{ grants: Record<string, any>[]; skipped: UsersReport['skipped'] }> {
+async function readTableGrants(
+  session: Session,
+): Promise<{ grants: Record<string, any>[]; skipped: UsersReport['skipped'] }> {
   const current = await session.client.query(TABLE_GRANTS_SQL);
   const grants = [...current.rows];
   const skipped: UsersReport['skipped'] = [];
@@ -151,18 +162,29 @@ const SEQUENCE_PRIVILEGES: Record<AccessLevel, string> = {
  */
 export async function createUser(options: CreateUserOptions): Promise<CreateUserResult> {
   validateRoleName(options.name);
-  if (options.password.length === 0) throw new UserError('usage', 'The password is empty; type one at the prompt or pipe it on stdin.', { code: 'PG_PASSWORD_EMPTY' });
+  if (options.password.length === 0)
+    throw new UserError(
+      'usage',
+      'The password is empty; type one at the prompt or pipe it on stdin.',
+      { code: 'PG_PASSWORD_EMPTY' },
+    );
 
-  const connection = options.database ? { ...options, url: undefined, env: databaseEnv(options) } : options;
+  const connection = options.database
+    ? { ...options, url: undefined, env: databaseEnv(options) }
+    : options;
   return withSession(connection, async (session) => {
     const client = session.client;
-    const database = (await client.query('SELECT current_database() AS name')).rows[0].name as string;
+    const database = (await client.query('SELECT current_database() AS name')).rows[0]
+      .name as string;
     const role = quoteIdent(options.name);
     await client.query('BEGIN');
     try {
-      await client.query(`CREATE ROLE ${role} LOGIN PASSWORD ${client.escapeLiteral(scramVerifier(options.password))}`);
+      await client.query(
+        `CREATE ROLE ${role} LOGIN PASSWORD ${client.escapeLiteral(scramVerifier(options.password))}`,
+      );
       await client.query(`GRANT CONNECT, TEMPORARY ON DATABASE ${quoteIdent(database)} TO ${role}`);
-      if (options.access === 'admin') await client.query(`GRANT CREATE ON DATABASE ${quoteIdent(database)} TO ${role}`);
+      if (options.access === 'admin')
+        await client.query(`GRANT CREATE ON DATABASE ${quoteIdent(database)} TO ${role}`);
       const grants = await grantSchemas(client, role, options.access);
       await client.query('COMMIT');
       return { name: options.name, access: options.access, database, ...grants };
@@ -173,7 +195,11 @@ export async function createUser(options: CreateUserOptions): Promise<CreateUser
   });
 }
 
-async function grantSchemas(client: pg.Client, role: string, access: AccessLevel): Promise<{ schemas: string[]; defaultPrivilegesFor: string[] }> {
+async function grantSchemas(
+  client: pg.Client,
+  role: string,
+  access: AccessLevel,
+): Promise<{ schemas: string[]; defaultPrivilegesFor: string[] }> {
   // Default privileges apply per creating role, so they are set for the schema
   // owner, the database owner and the connected role, where the connected
   // role may act for them. Built-in roles such as pg_database_owner never
@@ -189,12 +215,20 @@ async function grantSchemas(client: pg.Client, role: string, access: AccessLevel
   const creators = new Set<string>();
   for (const { schema, owners } of rows) {
     const name = quoteIdent(schema);
-    await client.query(`GRANT ${access === 'admin' ? 'USAGE, CREATE' : 'USAGE'} ON SCHEMA ${name} TO ${role}`);
-    await client.query(`GRANT ${TABLE_PRIVILEGES[access]} ON ALL TABLES IN SCHEMA ${name} TO ${role}`);
-    await client.query(`GRANT ${SEQUENCE_PRIVILEGES[access]} ON ALL SEQUENCES IN SCHEMA ${name} TO ${role}`);
+    await client.query(
+      `GRANT ${access === 'admin' ? 'USAGE, CREATE' : 'USAGE'} ON SCHEMA ${name} TO ${role}`,
+    );
+    await client.query(
+      `GRANT ${TABLE_PRIVILEGES[access]} ON ALL TABLES IN SCHEMA ${name} TO ${role}`,
+    );
+    await client.query(
+      `GRANT ${SEQUENCE_PRIVILEGES[access]} ON ALL SEQUENCES IN SCHEMA ${name} TO ${role}`,
+    );
     for (const owner of new Set<string>(owners)) {
       if (owner.startsWith('pg_')) continue;
-      const member = await client.query(`SELECT pg_catalog.pg_has_role($1, 'MEMBER') AS member`, [owner]);
+      const member = await client.query(`SELECT pg_catalog.pg_has_role($1, 'MEMBER') AS member`, [
+        owner,
+      ]);
       if (!member.rows[0].member) continue;
       creators.add(owner);
       const forRole = `ALTER DEFAULT PRIVILEGES FOR ROLE ${quoteIdent(owner)} IN SCHEMA ${name}`;
@@ -221,15 +255,28 @@ function databaseEnv(options: CreateUserOptions): Record<string, string | undefi
 
 function validateRoleName(name: string): void {
   if (!/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/.test(name) || name.startsWith('pg_')) {
-    throw new UserError('usage', `Invalid role name "${name}": use up to 63 letters, digits, _ or -, not starting with a digit or pg_.`, { code: 'PG_ROLE_INVALID' });
+    throw new UserError(
+      'usage',
+      `Invalid role name "${name}": use up to 63 letters, digits, _ or -, not starting with a digit or pg_.`,
+      { code: 'PG_ROLE_INVALID' },
+    );
   }
 }
 
 function createUserError(error: unknown, name: string): unknown {
   const state = sqlState(error);
-  if (state === SQLSTATE.duplicateObject) return new UserError('conflict', `Role "${name}" already exists; pick another name or drop it first.`, { code: 'PG_ROLE_EXISTS', cause: error });
+  if (state === SQLSTATE.duplicateObject)
+    return new UserError(
+      'conflict',
+      `Role "${name}" already exists; pick another name or drop it first.`,
+      { code: 'PG_ROLE_EXISTS', cause: error },
+    );
   if (state === SQLSTATE.insufficientPrivilege) {
-    return new UserError('permission', `Permission denied to create role "${name}": ${(error as Error).message}; connect as a role with CREATEROLE that owns the schemas, or a superuser.`, { code: 'PG_PERMISSION', cause: error });
+    return new UserError(
+      'permission',
+      `Permission denied to create role "${name}": ${(error as Error).message}; connect as a role with CREATEROLE that owns the schemas, or a superuser.`,
+      { code: 'PG_PERMISSION', cause: error },
+    );
   }
   return error;
 }

@@ -1,5 +1,15 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -32,7 +42,14 @@ export function serverBinDir(major: Major): string {
  */
 function readableByServerUser(nativeDir: string): string {
   if (process.getuid?.() !== 0) return nativeDir;
-  const probe = spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-x', path.join(nativeDir, 'bin', 'postgres')]);
+  const probe = spawnSync('runuser', [
+    '-u',
+    'postgres',
+    '--',
+    'test',
+    '-x',
+    path.join(nativeDir, 'bin', 'postgres'),
+  ]);
   if (probe.status === 0) return nativeDir;
   const copy = path.join(tmpdir(), `opsbox-${path.basename(path.dirname(nativeDir))}-native`);
   if (!existsSync(path.join(copy, 'bin', 'postgres'))) {
@@ -70,8 +87,11 @@ function serverCommand(program: string, args: string[]): [string, string[]] {
 
 function serverOwner(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined;
-  const passwd = readFileSync('/etc/passwd', 'utf8').split('\n').find((line) => line.startsWith('postgres:'));
-  if (!passwd) throw new Error('running as root needs a postgres system user to own the test clusters');
+  const passwd = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((line) => line.startsWith('postgres:'));
+  if (!passwd)
+    throw new Error('running as root needs a postgres system user to own the test clusters');
   const fields = passwd.split(':');
   return { uid: Number(fields[2]), gid: Number(fields[3]) };
 }
@@ -116,31 +136,86 @@ export class TestCluster {
   ) {}
 
   /** Builds a URL for a role and database, with the superuser's password filled in. */
-  url(database = 'postgres', user = 'postgres', password = user === 'postgres' ? SUPERUSER_PASSWORD : undefined): string {
-    const auth = password === undefined ? encodeURIComponent(user) : `${encodeURIComponent(user)}:${encodeURIComponent(password)}`;
+  url(
+    database = 'postgres',
+    user = 'postgres',
+    password = user === 'postgres' ? SUPERUSER_PASSWORD : undefined,
+  ): string {
+    const auth =
+      password === undefined
+        ? encodeURIComponent(user)
+        : `${encodeURIComponent(user)}:${encodeURIComponent(password)}`;
     return `postgres://${auth}@127.0.0.1:${this.port}/${database}`;
   }
 
   /** Runs SQL as the superuser through psql (PG 15's) and returns stdout. */
   async psql(sql: string, database = 'postgres', extra: string[] = []): Promise<string> {
-    const { stdout } = await run(path.join(PG15_BIN, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-At', '-h', '127.0.0.1', '-p', String(this.port), '-U', 'postgres', '-d', database, ...extra, '-c', sql], {
-      env: { ...process.env, PGPASSWORD: SUPERUSER_PASSWORD },
-      maxBuffer: 64 * 1024 * 1024,
-    });
+    const { stdout } = await run(
+      path.join(PG15_BIN, 'psql'),
+      [
+        '-X',
+        '-q',
+        '-v',
+        'ON_ERROR_STOP=1',
+        '-At',
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(this.port),
+        '-U',
+        'postgres',
+        '-d',
+        database,
+        ...extra,
+        '-c',
+        sql,
+      ],
+      {
+        env: { ...process.env, PGPASSWORD: SUPERUSER_PASSWORD },
+        maxBuffer: 64 * 1024 * 1024,
+      },
+    );
     return stdout.trim();
   }
 
   /** Runs a script; with `stopOnError` false, failing statements are skipped and their errors returned. */
   async psqlFile(file: string, database = 'postgres', stopOnError = true): Promise<string> {
-    const { stderr } = await run(path.join(PG15_BIN, 'psql'), ['-X', '-q', '-v', `ON_ERROR_STOP=${stopOnError ? 1 : 0}`, '-h', '127.0.0.1', '-p', String(this.port), '-U', 'postgres', '-d', database, '-f', file], {
-      env: { ...process.env, PGPASSWORD: SUPERUSER_PASSWORD, PGOPTIONS: '-c client_min_messages=error' },
-      maxBuffer: 64 * 1024 * 1024,
-    });
+    const { stderr } = await run(
+      path.join(PG15_BIN, 'psql'),
+      [
+        '-X',
+        '-q',
+        '-v',
+        `ON_ERROR_STOP=${stopOnError ? 1 : 0}`,
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(this.port),
+        '-U',
+        'postgres',
+        '-d',
+        database,
+        '-f',
+        file,
+      ],
+      {
+        env: {
+          ...process.env,
+          PGPASSWORD: SUPERUSER_PASSWORD,
+          PGOPTIONS: '-c client_min_messages=error',
+        },
+        maxBuffer: 64 * 1024 * 1024,
+      },
+    );
     return stderr;
   }
 
   /** Connects a pg client as the superuser (or the given role). */
-  async client(database = 'postgres', user = 'postgres', password = SUPERUSER_PASSWORD): Promise<pg.Client> {
+  async client(
+    database = 'postgres',
+    user = 'postgres',
+    password = SUPERUSER_PASSWORD,
+  ): Promise<pg.Client> {
     const client = new pg.Client({ host: '127.0.0.1', port: this.port, user, password, database });
     client.on('error', () => undefined);
     await client.connect();
@@ -148,20 +223,62 @@ export class TestCluster {
   }
 
   async stop(): Promise<void> {
-    const [program, args] = serverCommand(path.join(this.binDir, 'pg_ctl'), ['-D', this.dataDir, '-m', 'immediate', '-w', 'stop']);
-    spawnSync(program, args, { stdio: 'ignore', env: { ...process.env, LD_LIBRARY_PATH: path.join(this.binDir, '..', 'lib') } });
+    const [program, args] = serverCommand(path.join(this.binDir, 'pg_ctl'), [
+      '-D',
+      this.dataDir,
+      '-m',
+      'immediate',
+      '-w',
+      'stop',
+    ]);
+    spawnSync(program, args, {
+      stdio: 'ignore',
+      env: { ...process.env, LD_LIBRARY_PATH: path.join(this.binDir, '..', 'lib') },
+    });
   }
 }
 
-function writeSettings(dataDir: string, port: number, socketDir: string, settings: Record<string, string>): void {
-  const lines = { port: String(port), listen_addresses: "'127.0.0.1'", unix_socket_directories: `'${socketDir}'`, ...settings };
-  appendFileSync(path.join(dataDir, 'postgresql.conf'), '\n' + Object.entries(lines).map(([key, value]) => `${key} = ${value}`).join('\n') + '\n');
+function writeSettings(
+  dataDir: string,
+  port: number,
+  socketDir: string,
+  settings: Record<string, string>,
+): void {
+  const lines = {
+    port: String(port),
+    listen_addresses: "'127.0.0.1'",
+    unix_socket_directories: `'${socketDir}'`,
+    ...settings,
+  };
+  appendFileSync(
+    path.join(dataDir, 'postgresql.conf'),
+    '\n' +
+      Object.entries(lines)
+        .map(([key, value]) => `${key} = ${value}`)
+        .join('\n') +
+      '\n',
+  );
 }
 
 async function startServer(binDir: string, dataDir: string): Promise<void> {
-  const log = path.join(serverDir(path.dirname(dataDir), `${path.basename(dataDir)}-log`), 'server.log');
+  const log = path.join(
+    serverDir(path.dirname(dataDir), `${path.basename(dataDir)}-log`),
+    'server.log',
+  );
   try {
-    await run(...serverCommand(path.join(binDir, 'pg_ctl'), ['-D', dataDir, '-l', log, '-w', '-t', '60', 'start']), { env: { ...process.env, LD_LIBRARY_PATH: path.join(binDir, '..', 'lib') } });
+    await run(
+      ...serverCommand(path.join(binDir, 'pg_ctl'), [
+        '-D',
+        dataDir,
+        '-l',
+        log,
+        '-w',
+        '-t',
+        '60',
+        'start',
+      ]),
+      { env: { ...process.env, LD_LIBRARY_PATH: path.join(binDir, '..', 'lib') } },
+    );
   } catch (error) {
     const tail = existsSync(log) ? readFileSync(log, 'utf8').slice(-2000) : '';
     throw new Error(`pg_ctl start failed for ${dataDir}: ${(error as Error).message}\n${tail}`);
@@ -173,7 +290,11 @@ async function startServer(binDir: string, dataDir: string): Promise<void> {
  * preloaded. Autovacuum is off so that dead rows and "never vacuumed"
  * stay as the test leaves them; fsync is off because the data is disposable.
  */
-export async function startCluster(root: string, name: string, options: ClusterOptions = {}): Promise<TestCluster> {
+export async function startCluster(
+  root: string,
+  name: string,
+  options: ClusterOptions = {},
+): Promise<TestCluster> {
   const major = options.major ?? 15;
   const binDir = serverBinDir(major);
   const dataDir = serverDir(root, name);
@@ -183,9 +304,25 @@ export async function startCluster(root: string, name: string, options: ClusterO
   const owner = serverOwner();
   if (owner) chownSync(passwordFile, owner.uid, owner.gid);
 
-  await run(...serverCommand(path.join(binDir, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--pwfile', passwordFile, '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C', '-N']), {
-    env: { ...process.env, LD_LIBRARY_PATH: path.join(binDir, '..', 'lib') },
-  });
+  await run(
+    ...serverCommand(path.join(binDir, 'initdb'), [
+      '-D',
+      dataDir,
+      '-U',
+      'postgres',
+      '--pwfile',
+      passwordFile,
+      '--auth-local=trust',
+      '--auth-host=scram-sha-256',
+      '-E',
+      'UTF8',
+      '--locale=C',
+      '-N',
+    ]),
+    {
+      env: { ...process.env, LD_LIBRARY_PATH: path.join(binDir, '..', 'lib') },
+    },
+  );
   if (options.hbaFirst) {
     const hba = path.join(dataDir, 'pg_hba.conf');
     writeFileSync(hba, options.hbaFirst.join('\n') + '\n' + readFileSync(hba, 'utf8'));
@@ -193,7 +330,9 @@ export async function startCluster(root: string, name: string, options: ClusterO
   if (options.ssl) await makeCertificate(dataDir);
   const port = await freePort();
   writeSettings(dataDir, port, socketDir, {
-    ...(options.ssl ? { ssl: 'on', ssl_cert_file: "'server.crt'", ssl_key_file: "'server.key'" } : {}),
+    ...(options.ssl
+      ? { ssl: 'on', ssl_cert_file: "'server.crt'", ssl_key_file: "'server.key'" }
+      : {}),
     wal_level: 'logical',
     shared_preload_libraries: "'pg_stat_statements'",
     max_wal_senders: '10',
@@ -213,7 +352,21 @@ export async function startCluster(root: string, name: string, options: ClusterO
 async function makeCertificate(dataDir: string): Promise<void> {
   const key = path.join(dataDir, 'server.key');
   const certificate = path.join(dataDir, 'server.crt');
-  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', certificate, '-subj', '/CN=localhost', '-days', '1']);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    certificate,
+    '-subj',
+    '/CN=localhost',
+    '-days',
+    '1',
+  ]);
   chmodSync(key, 0o600);
   const owner = serverOwner();
   if (owner) for (const file of [key, certificate]) chownSync(file, owner.uid, owner.gid);
@@ -223,14 +376,38 @@ async function makeCertificate(dataDir: string): Promise<void> {
  * Starts a streaming standby of `primary` from pg_basebackup, replicating
  * through the physical slot `standby_slot` on the primary.
  */
-export async function startStandby(root: string, name: string, primary: TestCluster): Promise<TestCluster> {
+export async function startStandby(
+  root: string,
+  name: string,
+  primary: TestCluster,
+): Promise<TestCluster> {
   const dataDir = serverDir(root, name);
   const socketDir = serverDir(root, `${name}-socket`);
   const primaryVersion = Number(await primary.psql('SHOW server_version_num'));
   if (primaryVersion < 160000) {
-    await run(...serverCommand(path.join(PG15_BIN, 'pg_basebackup'), ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', dataDir, '-R', '-X', 'stream', '-C', '-S', 'standby_slot', '--no-sync', '--checkpoint=fast']), {
-      env: { ...process.env, PGPASSWORD: SUPERUSER_PASSWORD },
-    });
+    await run(
+      ...serverCommand(path.join(PG15_BIN, 'pg_basebackup'), [
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(primary.port),
+        '-U',
+        'postgres',
+        '-D',
+        dataDir,
+        '-R',
+        '-X',
+        'stream',
+        '-C',
+        '-S',
+        'standby_slot',
+        '--no-sync',
+        '--checkpoint=fast',
+      ]),
+      {
+        env: { ...process.env, PGPASSWORD: SUPERUSER_PASSWORD },
+      },
+    );
   } else {
     await copyWithBackupApi(primary, dataDir);
   }
@@ -240,7 +417,10 @@ export async function startStandby(root: string, name: string, primary: TestClus
   const conninfo = `host=127.0.0.1 port=${primary.port} user=postgres password=${SUPERUSER_PASSWORD} application_name=${name}`;
   writeSettings(dataDir, port, socketDir, { hot_standby: 'on' });
   // postgresql.auto.conf is read last, so these lines replace the ones pg_basebackup wrote there.
-  appendFileSync(path.join(dataDir, 'postgresql.auto.conf'), `primary_conninfo = '${conninfo}'\nprimary_slot_name = 'standby_slot'\n`);
+  appendFileSync(
+    path.join(dataDir, 'postgresql.auto.conf'),
+    `primary_conninfo = '${conninfo}'\nprimary_slot_name = 'standby_slot'\n`,
+  );
   await startServer(primary.binDir, dataDir);
   return new TestCluster(dataDir, port, primary.binDir, socketDir);
 }
@@ -259,7 +439,8 @@ async function copyWithBackupApi(primary: TestCluster, dataDir: string): Promise
     await client.query(`SELECT pg_backup_start('opsbox-test', true)`);
     await run(...serverCommand('cp', ['-a', `${primary.dataDir}/.`, dataDir]));
     const { rows } = await client.query('SELECT labelfile FROM pg_backup_stop(false)');
-    for (const file of ['postmaster.pid', 'postmaster.opts']) rmSync(path.join(dataDir, file), { force: true });
+    for (const file of ['postmaster.pid', 'postmaster.opts'])
+      rmSync(path.join(dataDir, file), { force: true });
     for (const dir of ['pg_wal', 'pg_replslot']) {
       rmSync(path.join(dataDir, dir), { recursive: true, force: true });
       mkdirSync(path.join(dataDir, dir), { mode: 0o700 });
@@ -267,7 +448,9 @@ async function copyWithBackupApi(primary: TestCluster, dataDir: string): Promise
     writeFileSync(path.join(dataDir, 'backup_label'), rows[0].labelfile);
     writeFileSync(path.join(dataDir, 'standby.signal'), '');
     const owner = serverOwner();
-    if (owner) for (const file of ['pg_wal', 'pg_replslot', 'backup_label', 'standby.signal']) chownSync(path.join(dataDir, file), owner.uid, owner.gid);
+    if (owner)
+      for (const file of ['pg_wal', 'pg_replslot', 'backup_label', 'standby.signal'])
+        chownSync(path.join(dataDir, file), owner.uid, owner.gid);
   } finally {
     await client.end();
   }

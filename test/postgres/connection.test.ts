@@ -23,25 +23,69 @@ describe('connection target resolution', () => {
   });
 
   test('URL beats DATABASE_URL beats PG variables', () => {
-    const env = { DATABASE_URL: 'postgres://env@from-env:6000/envdb', PGHOST: 'from-pg', PGPORT: '7000', PGUSER: 'pguser', PGDATABASE: 'pgdb', HOME: temp.dir };
+    const env = {
+      DATABASE_URL: 'postgres://env@from-env:6000/envdb',
+      PGHOST: 'from-pg',
+      PGPORT: '7000',
+      PGUSER: 'pguser',
+      PGDATABASE: 'pgdb',
+      HOME: temp.dir,
+    };
     // As in libpq, a parameter missing from the URL falls back to its PG variable.
-    assert.equal(resolveTarget({ url: 'postgresql://arg@from-arg/argdb', env }).display, 'arg@from-arg:7000/argdb');
+    assert.equal(
+      resolveTarget({ url: 'postgresql://arg@from-arg/argdb', env }).display,
+      'arg@from-arg:7000/argdb',
+    );
     assert.equal(resolveTarget({ env }).display, 'env@from-env:6000/envdb');
-    assert.equal(resolveTarget({ env: { ...env, DATABASE_URL: undefined } }).display, 'pguser@from-pg:7000/pgdb');
+    assert.equal(
+      resolveTarget({ env: { ...env, DATABASE_URL: undefined } }).display,
+      'pguser@from-pg:7000/pgdb',
+    );
   });
 
   test('sslmode from URL and PGSSLMODE', () => {
-    assert.equal(resolveTarget({ url: 'postgres://a@h/d?sslmode=verify-full', env: { HOME: temp.dir } }).sslmode, 'verify-full');
-    assert.equal(resolveTarget({ url: 'postgres://a@h/d', env: { PGSSLMODE: 'require', HOME: temp.dir } }).sslmode, 'require');
-    assert.throws(() => resolveTarget({ url: 'postgres://a@h/d?sslmode=maybe', env: {} }), (error: UserError) => error.kind === 'usage' && /^Invalid sslmode "maybe"/.test(error.message));
+    assert.equal(
+      resolveTarget({ url: 'postgres://a@h/d?sslmode=verify-full', env: { HOME: temp.dir } })
+        .sslmode,
+      'verify-full',
+    );
+    assert.equal(
+      resolveTarget({ url: 'postgres://a@h/d', env: { PGSSLMODE: 'require', HOME: temp.dir } })
+        .sslmode,
+      'require',
+    );
+    assert.throws(
+      () => resolveTarget({ url: 'postgres://a@h/d?sslmode=maybe', env: {} }),
+      (error: UserError) =>
+        error.kind === 'usage' && /^Invalid sslmode "maybe"/.test(error.message),
+    );
   });
 
   test('password from pgpass file', () => {
     const file = path.join(temp.dir, 'pgpass');
-    writeFileSync(file, ['# comment', 'other:5432:*:app:wrong', 'db.internal:5432:*:app:pass\\:with\\\\colon', '*:*:*:*:fallback'].join('\n') + '\n', { mode: 0o600 });
-    assert.equal(resolveTarget({ url: 'postgres://app@db.internal/shop', env: { PGPASSFILE: file } }).password, 'pass:with\\colon');
-    assert.equal(resolveTarget({ url: 'postgres://bob@elsewhere/shop', env: { PGPASSFILE: file } }).password, 'fallback');
-    assert.equal(resolveTarget({ url: 'postgres://app:inline@db.internal/shop', env: { PGPASSFILE: file } }).password, 'inline');
+    writeFileSync(
+      file,
+      [
+        '# comment',
+        'other:5432:*:app:wrong',
+        'db.internal:5432:*:app:pass\\:with\\\\colon',
+        '*:*:*:*:fallback',
+      ].join('\n') + '\n',
+      { mode: 0o600 },
+    );
+    assert.equal(
+      resolveTarget({ url: 'postgres://app@db.internal/shop', env: { PGPASSFILE: file } }).password,
+      'pass:with\\colon',
+    );
+    assert.equal(
+      resolveTarget({ url: 'postgres://bob@elsewhere/shop', env: { PGPASSFILE: file } }).password,
+      'fallback',
+    );
+    assert.equal(
+      resolveTarget({ url: 'postgres://app:inline@db.internal/shop', env: { PGPASSFILE: file } })
+        .password,
+      'inline',
+    );
   });
 
   test('redactUrl hides the password', () => {
@@ -56,10 +100,22 @@ describe('bastion parsing and known_hosts', () => {
   const key = Buffer.from('host key bytes');
 
   test('parseBastion forms', () => {
-    assert.deepEqual(parseBastion('ops@bastion.example.com', {}), { user: 'ops', host: 'bastion.example.com', port: 22 });
-    assert.deepEqual(parseBastion('ops@10.0.0.1:2222', {}), { user: 'ops', host: '10.0.0.1', port: 2222 });
+    assert.deepEqual(parseBastion('ops@bastion.example.com', {}), {
+      user: 'ops',
+      host: 'bastion.example.com',
+      port: 22,
+    });
+    assert.deepEqual(parseBastion('ops@10.0.0.1:2222', {}), {
+      user: 'ops',
+      host: '10.0.0.1',
+      port: 2222,
+    });
     assert.deepEqual(parseBastion('ops@[::1]:2200', {}), { user: 'ops', host: '::1', port: 2200 });
-    assert.deepEqual(parseBastion('bastion', { USER: 'me' }), { user: 'me', host: 'bastion', port: 22 });
+    assert.deepEqual(parseBastion('bastion', { USER: 'me' }), {
+      user: 'me',
+      host: 'bastion',
+      port: 22,
+    });
     assert.throws(() => parseBastion('ops@host:99999', {}), /Invalid --bastion port/);
   });
 
@@ -82,13 +138,19 @@ describe('bastion parsing and known_hosts', () => {
     assert.equal(isKnownHost(file, '127.0.0.1', 22, key), false);
     assert.equal(isKnownHost(file, 'bastion.example.com', 22, Buffer.from('another key')), false);
     assert.equal(isKnownHost(file, 'revoked.example.com', 22, key), false);
-    assert.equal(isKnownHost(path.join(temp.dir, 'missing'), 'bastion.example.com', 22, key), false);
+    assert.equal(
+      isKnownHost(path.join(temp.dir, 'missing'), 'bastion.example.com', 22, key),
+      false,
+    );
   });
 });
 
 test('SCRAM verifier layout', () => {
   const verifier = scramVerifier('pencil', Buffer.alloc(16, 1), 4096);
-  assert.match(verifier, /^SCRAM-SHA-256\$4096:AQEBAQEBAQEBAQEBAQEBAQ==\$[A-Za-z0-9+/]{43}=:[A-Za-z0-9+/]{43}=$/);
+  assert.match(
+    verifier,
+    /^SCRAM-SHA-256\$4096:AQEBAQEBAQEBAQEBAQEBAQ==\$[A-Za-z0-9+/]{43}=:[A-Za-z0-9+/]{43}=$/,
+  );
   assert.equal(scramVerifier('pencil', Buffer.alloc(16, 1)), verifier);
   assert.notEqual(scramVerifier('pencil'), scramVerifier('pencil'));
 });

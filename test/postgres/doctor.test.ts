@@ -1,10 +1,24 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { runDoctor, type CheckResult, type DoctorReport, type DoctorThresholds } from '../../src/postgres/index.js';
+import {
+  runDoctor,
+  type CheckResult,
+  type DoctorReport,
+  type DoctorThresholds,
+} from '../../src/postgres/index.js';
 import { tempDir } from '../helpers/cli.js';
 import { startCluster, startStandby, waitForReplay, type TestCluster } from './cluster.js';
-import { createMonitorRole, loadSampleData, MONITOR_PASSWORD, MONITOR_ROLE, seedConditions, seedQuiet, startLiveSessions, type LiveSessions } from './seed.js';
+import {
+  createMonitorRole,
+  loadSampleData,
+  MONITOR_PASSWORD,
+  MONITOR_ROLE,
+  seedConditions,
+  seedQuiet,
+  startLiveSessions,
+  type LiveSessions,
+} from './seed.js';
 
 /** Thresholds sized for the seeded conditions; production defaults are minutes and gigabytes. */
 const THRESHOLDS: Partial<DoctorThresholds> = {
@@ -103,18 +117,26 @@ describe('pg doctor on PostgreSQL 15 (primary and standby)', () => {
 
   for (const role of ['superuser', 'pg_monitor'] as const) {
     test(`seeded conditions fire as ${role}`, async () => {
-      const url = role === 'superuser' ? primary.url('sakila') : primary.url('sakila', MONITOR_ROLE, MONITOR_PASSWORD);
+      const url =
+        role === 'superuser'
+          ? primary.url('sakila')
+          : primary.url('sakila', MONITOR_ROLE, MONITOR_PASSWORD);
       const report = await runDoctor({ url, thresholds: THRESHOLDS });
       assert.equal(report.server.inRecovery, false);
       assert.equal(report.server.superuser, role === 'superuser');
       assert.equal(report.server.monitor, true);
 
       assert.equal(check(report, 'replication.slot_inactive').status, 'warn');
-      assert.deepEqual(names(check(report, 'replication.slot_inactive'), 'slot'), ['stale_logical']);
+      assert.deepEqual(names(check(report, 'replication.slot_inactive'), 'slot'), [
+        'stale_logical',
+      ]);
       const retained = check(report, 'replication.slot_retained_wal');
       assert.equal(retained.status, 'warn');
       const staleSlot = retained.rows.find((row) => row.slot === 'stale_logical')!;
-      assert.ok((staleSlot.retained_bytes as number) > 1024 ** 2, `stale_logical retains ${staleSlot.retained_bytes} bytes`);
+      assert.ok(
+        (staleSlot.retained_bytes as number) > 1024 ** 2,
+        `stale_logical retains ${staleSlot.retained_bytes} bytes`,
+      );
       assert.equal(check(report, 'replication.slot_wal_status').status, 'ok');
       assert.equal(check(report, 'replication.standbys').status, 'ok');
       assert.deepEqual(names(check(report, 'replication.standbys'), 'state'), ['streaming']);
@@ -128,13 +150,22 @@ describe('pg doctor on PostgreSQL 15 (primary and standby)', () => {
       assert.equal(check(report, 'indexes.table_without_index').rows[0]!.idx_scan, null);
       assert.ok(names(check(report, 'indexes.sequential_scans'), 'table').includes('seq_only'));
       assert.equal(check(report, 'indexes.unused').status, 'warn');
-      assert.ok(names(check(report, 'indexes.unused'), 'index').includes('wide_rows_payload_unused'));
+      assert.ok(
+        names(check(report, 'indexes.unused'), 'index').includes('wide_rows_payload_unused'),
+      );
       const duplicates = check(report, 'indexes.duplicate');
       assert.equal(duplicates.status, 'warn');
-      assert.deepEqual(duplicates.rows.map((row) => [row.schema, row.index, row.covered_by]), [['public', 'payment_customer_dup', 'idx_fk_customer_id']]);
+      assert.deepEqual(
+        duplicates.rows.map((row) => [row.schema, row.index, row.covered_by]),
+        [['public', 'payment_customer_dup', 'idx_fk_customer_id']],
+      );
       assert.equal(check(report, 'indexes.invalid').status, 'fail');
-      assert.deepEqual(names(check(report, 'indexes.invalid'), 'index'), ['duplicate_values_v_invalid']);
-      assert.ok(names(check(report, 'indexes.foreign_key_without_index'), 'table').includes('film_note'));
+      assert.deepEqual(names(check(report, 'indexes.invalid'), 'index'), [
+        'duplicate_values_v_invalid',
+      ]);
+      assert.ok(
+        names(check(report, 'indexes.foreign_key_without_index'), 'table').includes('film_note'),
+      );
 
       const long = check(report, 'activity.long_running');
       assert.equal(long.status, 'warn');
@@ -150,7 +181,9 @@ describe('pg doctor on PostgreSQL 15 (primary and standby)', () => {
       assert.equal(check(report, 'maintenance.wraparound').status, 'ok');
       assert.equal(check(report, 'maintenance.vacuum_age').status, 'warn');
       assert.equal(check(report, 'maintenance.dead_tuples').status, 'warn');
-      assert.ok(names(check(report, 'maintenance.dead_tuples'), 'table').includes('pgbench_accounts'));
+      assert.ok(
+        names(check(report, 'maintenance.dead_tuples'), 'table').includes('pgbench_accounts'),
+      );
       assert.equal(check(report, 'queries.top').status, 'ok');
       assert.ok(check(report, 'queries.top').rows.length > 0);
 
@@ -179,47 +212,95 @@ describe('pg doctor on PostgreSQL 15 (primary and standby)', () => {
 
   test('role without pg_monitor', async () => {
     await primary.psql(`CREATE ROLE plain_login LOGIN PASSWORD 'plain-secret'`);
-    const report = await runDoctor({ url: primary.url('sakila', 'plain_login', 'plain-secret'), thresholds: THRESHOLDS });
+    const report = await runDoctor({
+      url: primary.url('sakila', 'plain_login', 'plain-secret'),
+      thresholds: THRESHOLDS,
+    });
     assert.equal(report.server.monitor, false);
-    for (const id of ['activity.long_running', 'activity.idle_in_transaction', 'activity.blocked', 'replication.standbys', 'queries.top', 'maintenance.sequences']) {
-      assert.equal(check(report, id).status, 'no permission', `${id}: ${check(report, id).message}`);
+    for (const id of [
+      'activity.long_running',
+      'activity.idle_in_transaction',
+      'activity.blocked',
+      'replication.standbys',
+      'queries.top',
+      'maintenance.sequences',
+    ]) {
+      assert.equal(
+        check(report, id).status,
+        'no permission',
+        `${id}: ${check(report, id).message}`,
+      );
     }
-    assert.match(check(report, 'activity.idle_in_transaction').message, /sessions? of other roles hidden \(grant pg_monitor to see them\)\.$/);
+    assert.match(
+      check(report, 'activity.idle_in_transaction').message,
+      /sessions? of other roles hidden \(grant pg_monitor to see them\)\.$/,
+    );
     assert.equal(check(report, 'indexes.invalid').status, 'fail');
-    for (const item of report.checks) assert.notEqual(item.status, 'error', `${item.id}: ${item.message}`);
+    for (const item of report.checks)
+      assert.notEqual(item.status, 'error', `${item.id}: ${item.message}`);
   });
 
   test('thresholds make quiet checks fire', async () => {
     const report = await runDoctor({
       url: primary.url('sakila'),
       only: ['maintenance.wraparound', 'queries.top', 'settings.connections'],
-      thresholds: { xidAgeWarn: 100, multixactAgeWarn: 100, slowQueryMeanMs: 0, slowQueryMinCalls: 1, connectionsWarnPercent: 1 },
+      thresholds: {
+        xidAgeWarn: 100,
+        multixactAgeWarn: 100,
+        slowQueryMeanMs: 0,
+        slowQueryMinCalls: 1,
+        connectionsWarnPercent: 1,
+      },
     });
-    assert.deepEqual(statuses(report), { 'settings.connections': 'warn', 'maintenance.wraparound': 'warn', 'queries.top': 'warn' });
+    assert.deepEqual(statuses(report), {
+      'settings.connections': 'warn',
+      'maintenance.wraparound': 'warn',
+      'queries.top': 'warn',
+    });
   });
 
   for (const role of ['superuser', 'pg_monitor'] as const) {
     test(`standby paths as ${role}`, async () => {
-      const url = role === 'superuser' ? standby.url('sakila') : standby.url('sakila', MONITOR_ROLE, MONITOR_PASSWORD);
+      const url =
+        role === 'superuser'
+          ? standby.url('sakila')
+          : standby.url('sakila', MONITOR_ROLE, MONITOR_PASSWORD);
       const report = await runDoctor({ url, thresholds: THRESHOLDS });
       assert.equal(report.server.inRecovery, true);
       assert.equal(check(report, 'replication.standby_lag').status, 'ok');
       assert.equal(check(report, 'replication.wal_receiver').status, 'ok');
       assert.equal(check(report, 'replication.wal_receiver').rows[0]!.slot_name, 'standby_slot');
       assert.equal(check(report, 'replication.standbys').status, 'n/a');
-      assert.deepEqual(names(check(report, 'replication.slot_inactive'), 'slot'), ['standby_local_slot']);
-      assert.equal(typeof check(report, 'replication.slot_retained_wal').rows[0]!.retained_bytes, 'number');
-      assert.deepEqual(names(check(report, 'indexes.invalid'), 'index'), ['duplicate_values_v_invalid']);
-      assert.equal(check(report, 'maintenance.sequences').status, role === 'superuser' ? 'fail' : 'no permission');
-      for (const item of report.checks) assert.notEqual(item.status, 'error', `${item.id}: ${item.message}`);
+      assert.deepEqual(names(check(report, 'replication.slot_inactive'), 'slot'), [
+        'standby_local_slot',
+      ]);
+      assert.equal(
+        typeof check(report, 'replication.slot_retained_wal').rows[0]!.retained_bytes,
+        'number',
+      );
+      assert.deepEqual(names(check(report, 'indexes.invalid'), 'index'), [
+        'duplicate_values_v_invalid',
+      ]);
+      assert.equal(
+        check(report, 'maintenance.sequences').status,
+        role === 'superuser' ? 'fail' : 'no permission',
+      );
+      for (const item of report.checks)
+        assert.notEqual(item.status, 'error', `${item.id}: ${item.message}`);
     });
   }
 
   test('paused replay and a dead WAL receiver', async () => {
     await standby.psql('SELECT pg_wal_replay_pause()');
-    await primary.psql('CREATE TABLE after_pause AS SELECT g FROM generate_series(1, 10000) g', 'sakila');
+    await primary.psql(
+      'CREATE TABLE after_pause AS SELECT g FROM generate_series(1, 10000) g',
+      'sakila',
+    );
     for (let attempt = 0; attempt < 50; attempt++) {
-      if ((await standby.psql('SELECT pg_last_wal_receive_lsn() > pg_last_wal_replay_lsn()')) === 't') break;
+      if (
+        (await standby.psql('SELECT pg_last_wal_receive_lsn() > pg_last_wal_replay_lsn()')) === 't'
+      )
+        break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const paused = await runDoctor({ url: standby.url('sakila'), only: ['replication'] });
@@ -232,10 +313,18 @@ describe('pg doctor on PostgreSQL 15 (primary and standby)', () => {
     await standby.psql(`ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=1 user=postgres'`);
     await standby.psql('SELECT pg_reload_conf()');
     for (let attempt = 0; attempt < 100; attempt++) {
-      if ((await standby.psql(`SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'`)) === '0') break;
+      if (
+        (await standby.psql(
+          `SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'`,
+        )) === '0'
+      )
+        break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    const dead = await runDoctor({ url: standby.url('sakila'), only: ['replication.wal_receiver'] });
+    const dead = await runDoctor({
+      url: standby.url('sakila'),
+      only: ['replication.wal_receiver'],
+    });
     assert.equal(check(dead, 'replication.wal_receiver').status, 'fail');
     await standby.psql(`ALTER SYSTEM SET primary_conninfo = '${conninfo.replace(/'/g, "''")}'`);
     await standby.psql('SELECT pg_reload_conf()');
@@ -245,7 +334,10 @@ describe('pg doctor on PostgreSQL 15 (primary and standby)', () => {
     await primary.psql(`ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'`);
     await primary.psql('SELECT pg_reload_conf()');
     for (let round = 0; round < 3; round++) {
-      await primary.psql(`CREATE TABLE wal_burn_${round} AS SELECT g, md5(g::text) FROM generate_series(1, 100000) g; SELECT pg_switch_wal()`, 'sakila');
+      await primary.psql(
+        `CREATE TABLE wal_burn_${round} AS SELECT g, md5(g::text) FROM generate_series(1, 100000) g; SELECT pg_switch_wal()`,
+        'sakila',
+      );
     }
     await primary.psql('CHECKPOINT');
     const report = await runDoctor({ url: primary.url('sakila'), only: ['replication'] });
@@ -263,7 +355,11 @@ describe('pg doctor on PostgreSQL 15 (primary and standby)', () => {
     try {
       await locker.query('BEGIN');
       await locker.query('LOCK TABLE film IN ACCESS EXCLUSIVE MODE');
-      const report = await runDoctor({ url: primary.url('sakila'), lockTimeoutMs: 300, only: ['space', 'maintenance.wraparound'] });
+      const report = await runDoctor({
+        url: primary.url('sakila'),
+        lockTimeoutMs: 300,
+        only: ['space', 'maintenance.wraparound'],
+      });
       assert.equal(check(report, 'space.relation_sizes').status, 'error');
       assert.match(check(report, 'space.relation_sizes').message, /Timed out waiting for a lock/);
       assert.equal(check(report, 'space.database_sizes').status, 'ok');

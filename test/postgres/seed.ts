@@ -15,11 +15,19 @@ export const MONITOR_ROLE = 'opsbox_monitor';
 export const MONITOR_PASSWORD = 'monitor-secret';
 
 /** Loads Sakila (schema and data) into `database`, Chinook into its own database and the Pagila schema into `pagila`. */
-export async function loadSampleData(cluster: TestCluster, database: string, options: { chinook?: boolean; pagila?: boolean } = {}): Promise<void> {
+export async function loadSampleData(
+  cluster: TestCluster,
+  database: string,
+  options: { chinook?: boolean; pagila?: boolean } = {},
+): Promise<void> {
   await cluster.psql(`CREATE DATABASE ${database}`);
   await cluster.psqlFile(path.join(SHARED_DATA, 'sakila', 'postgres-sakila-schema.sql'), database);
-  await cluster.psqlFile(path.join(SHARED_DATA, 'sakila', 'postgres-sakila-insert-data-using-copy.sql'), database);
-  if (options.chinook) await cluster.psqlFile(path.join(SHARED_DATA, 'chinook', 'Chinook_PostgreSql.sql'), 'postgres');
+  await cluster.psqlFile(
+    path.join(SHARED_DATA, 'sakila', 'postgres-sakila-insert-data-using-copy.sql'),
+    database,
+  );
+  if (options.chinook)
+    await cluster.psqlFile(path.join(SHARED_DATA, 'chinook', 'Chinook_PostgreSql.sql'), 'postgres');
   if (options.pagila) await loadPagila(cluster);
 }
 
@@ -30,7 +38,9 @@ export async function loadPagila(cluster: TestCluster): Promise<void> {
   let schema = readFileSync(path.join(SHARED_DATA, 'pagila', 'pagila-schema.sql'), 'utf8');
   if (versionNum < 180000) {
     // PostgreSQL 18 features the schema uses: uuidv7() and virtual generated columns.
-    schema = schema.replaceAll('uuidv7()', 'gen_random_uuid()').replace(/\) VIRTUAL\b/g, ') STORED');
+    schema = schema
+      .replaceAll('uuidv7()', 'gen_random_uuid()')
+      .replace(/\) VIRTUAL\b/g, ') STORED');
   }
   const file = path.join(tmpdir(), `opsbox-pagila-${process.pid}-${cluster.port}.sql`);
   writeFileSync(file, schema);
@@ -45,7 +55,9 @@ export async function loadPagila(cluster: TestCluster): Promise<void> {
 
 /** Creates a login role that has pg_monitor and nothing else. */
 export async function createMonitorRole(cluster: TestCluster): Promise<void> {
-  await cluster.psql(`CREATE ROLE ${MONITOR_ROLE} LOGIN PASSWORD '${MONITOR_PASSWORD}' IN ROLE pg_monitor`);
+  await cluster.psql(
+    `CREATE ROLE ${MONITOR_ROLE} LOGIN PASSWORD '${MONITOR_PASSWORD}' IN ROLE pg_monitor`,
+  );
 }
 
 /**
@@ -95,25 +107,42 @@ export async function seedConditions(cluster: TestCluster, database: string): Pr
     `,
     database,
   );
-  await cluster.psql('CREATE UNIQUE INDEX CONCURRENTLY duplicate_values_v_invalid ON duplicate_values (v)', database).then(
-    () => {
-      throw new Error('expected the concurrent unique index to fail');
-    },
-    () => undefined,
-  );
+  await cluster
+    .psql(
+      'CREATE UNIQUE INDEX CONCURRENTLY duplicate_values_v_invalid ON duplicate_values (v)',
+      database,
+    )
+    .then(
+      () => {
+        throw new Error('expected the concurrent unique index to fail');
+      },
+      () => undefined,
+    );
 
   await cluster.psql(`SELECT count(*) FROM seq_only WHERE flag = 'even'`, database);
   await cluster.psql(`SELECT count(*) FROM seq_only WHERE flag = 'odd'`, database);
   await cluster.psql(`SELECT count(*) FROM no_index WHERE value = 5`, database);
   // A sort bigger than work_mem writes a temporary file.
-  await cluster.psql(`SET work_mem = '64kB'; SELECT count(*) FROM (SELECT payload FROM wide_rows ORDER BY md5(payload)) sorted`, database);
+  await cluster.psql(
+    `SET work_mem = '64kB'; SELECT count(*) FROM (SELECT payload FROM wide_rows ORDER BY md5(payload)) sorted`,
+    database,
+  );
 
   // Dead rows: pgbench tables, a short pgbench run, then a bulk update.
   const env = { ...process.env, PGPASSWORD: SUPERUSER_PASSWORD };
   const connection = ['-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'postgres'];
-  await run(path.join(PG15_BIN, 'pgbench'), ['-i', '-s', '1', '-q', ...connection, database], { env });
-  await run(path.join(PG15_BIN, 'pgbench'), ['-n', '-c', '2', '-t', '200', ...connection, database], { env });
-  await cluster.psql('UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid <= 50000; ANALYZE pgbench_accounts', database);
+  await run(path.join(PG15_BIN, 'pgbench'), ['-i', '-s', '1', '-q', ...connection, database], {
+    env,
+  });
+  await run(
+    path.join(PG15_BIN, 'pgbench'),
+    ['-n', '-c', '2', '-t', '200', ...connection, database],
+    { env },
+  );
+  await cluster.psql(
+    'UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid <= 50000; ANALYZE pgbench_accounts',
+    database,
+  );
 
   // A table larger than a quarter of shared_buffers: sequential scans read it
   // through a small ring buffer, so almost every block is a cache miss.
@@ -123,11 +152,18 @@ export async function seedConditions(cluster: TestCluster, database: string): Pr
      SELECT pg_stat_reset_single_table_counters('cold_table'::regclass)`,
     database,
   );
-  for (let scan = 0; scan < 3; scan++) await cluster.psql(`SELECT count(*) FROM cold_table WHERE payload LIKE 'x%'`, database);
+  for (let scan = 0; scan < 3; scan++)
+    await cluster.psql(`SELECT count(*) FROM cold_table WHERE payload LIKE 'x%'`, database);
 
   // An inactive logical slot; the WAL written after it is retained.
-  await cluster.psql(`SELECT pg_create_logical_replication_slot('stale_logical', 'test_decoding')`, database);
-  await cluster.psql('CREATE TABLE wal_filler AS SELECT g, md5(g::text) AS h FROM generate_series(1, 50000) g', database);
+  await cluster.psql(
+    `SELECT pg_create_logical_replication_slot('stale_logical', 'test_decoding')`,
+    database,
+  );
+  await cluster.psql(
+    'CREATE TABLE wal_filler AS SELECT g, md5(g::text) AS h FROM generate_series(1, 50000) g',
+    database,
+  );
 }
 
 /**
@@ -139,30 +175,45 @@ export interface LiveSessions {
   close(): Promise<void>;
 }
 
-export async function startLiveSessions(cluster: TestCluster, database: string): Promise<LiveSessions> {
+export async function startLiveSessions(
+  cluster: TestCluster,
+  database: string,
+): Promise<LiveSessions> {
   const clients: pg.Client[] = [];
   const open = async () => {
     const client = await cluster.client(database);
     clients.push(client);
     return client;
   };
-  await cluster.psql('CREATE TABLE IF NOT EXISTS lock_target (id int PRIMARY KEY, value int); INSERT INTO lock_target VALUES (1, 0) ON CONFLICT DO NOTHING', database);
+  await cluster.psql(
+    'CREATE TABLE IF NOT EXISTS lock_target (id int PRIMARY KEY, value int); INSERT INTO lock_target VALUES (1, 0) ON CONFLICT DO NOTHING',
+    database,
+  );
 
   const longQuery = await open();
   const idle = await open();
   const blocked = await open();
-  const pidOf = async (client: pg.Client) => (await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
-  const pids = { longQuery: await pidOf(longQuery), idle: await pidOf(idle), blocked: await pidOf(blocked) };
+  const pidOf = async (client: pg.Client) =>
+    (await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
+  const pids = {
+    longQuery: await pidOf(longQuery),
+    idle: await pidOf(idle),
+    blocked: await pidOf(blocked),
+  };
 
   const pending: Promise<unknown>[] = [];
   pending.push(longQuery.query('SELECT pg_sleep(600)').catch(() => undefined));
   await idle.query('BEGIN');
   await idle.query('UPDATE lock_target SET value = value + 1 WHERE id = 1');
-  pending.push(blocked.query('UPDATE lock_target SET value = value + 10 WHERE id = 1').catch(() => undefined));
+  pending.push(
+    blocked.query('UPDATE lock_target SET value = value + 10 WHERE id = 1').catch(() => undefined),
+  );
   return {
     pids,
     async close() {
-      await cluster.psql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid IN (${Object.values(pids).join(',')})`);
+      await cluster.psql(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid IN (${Object.values(pids).join(',')})`,
+      );
       await Promise.all(pending);
       await Promise.all(clients.map((client) => client.end().catch(() => undefined)));
     },
@@ -185,7 +236,10 @@ export async function seedQuiet(cluster: TestCluster, database: string): Promise
   // Before PostgreSQL 15 a statistics collector process applies counters
   // asynchronously, so wait until it has recorded the vacuum.
   for (let attempt = 0; attempt < 50; attempt++) {
-    const recorded = await cluster.psql(`SELECT count(*) FROM pg_stat_user_tables WHERE last_vacuum IS NOT NULL AND last_analyze IS NOT NULL`, database);
+    const recorded = await cluster.psql(
+      `SELECT count(*) FROM pg_stat_user_tables WHERE last_vacuum IS NOT NULL AND last_analyze IS NOT NULL`,
+      database,
+    );
     if (recorded === '2') return;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }

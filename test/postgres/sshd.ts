@@ -34,7 +34,9 @@ export async function startSshd(dir: string): Promise<TestSshd> {
   mkdirSync(dir, { recursive: true });
   const hostKey = await makeKey(path.join(dir, 'host_key'));
   const identity = await makeKey(path.join(dir, 'user_key'));
-  writeFileSync(path.join(dir, 'authorized_keys'), readFileSync(identity + '.pub'), { mode: 0o600 });
+  writeFileSync(path.join(dir, 'authorized_keys'), readFileSync(identity + '.pub'), {
+    mode: 0o600,
+  });
   const port = await freePort();
   const user = userInfo().username;
   writeFileSync(
@@ -58,12 +60,22 @@ export async function startSshd(dir: string): Promise<TestSshd> {
     ].join('\n') + '\n',
   );
   const knownHosts = path.join(dir, 'known_hosts');
-  writeFileSync(knownHosts, `[127.0.0.1]:${port} ${readFileSync(hostKey + '.pub', 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
+  writeFileSync(
+    knownHosts,
+    `[127.0.0.1]:${port} ${readFileSync(hostKey + '.pub', 'utf8')
+      .split(' ')
+      .slice(0, 2)
+      .join(' ')}\n`,
+  );
 
   // sshd running as root needs its privilege separation folder, which the
   // Debian service creates at boot; a container without the service lacks it.
   if (process.getuid?.() === 0) mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
-  const child: ChildProcess = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', path.join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(
+    '/usr/sbin/sshd',
+    ['-D', '-e', '-f', path.join(dir, 'sshd_config')],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let log = '';
   child.stderr!.on('data', (chunk) => (log += chunk));
   await waitForPort(port, () => log);

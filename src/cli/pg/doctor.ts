@@ -1,14 +1,32 @@
 import pc from 'picocolors';
 
 import { UserError } from '../../core/errors.js';
-import { ALL_CHECKS, DEFAULT_THRESHOLDS, runDoctor, type CheckStatus, type DoctorReport, type DoctorThresholds } from '../../postgres/index.js';
+import {
+  ALL_CHECKS,
+  DEFAULT_THRESHOLDS,
+  runDoctor,
+  type CheckStatus,
+  type DoctorReport,
+  type DoctorThresholds,
+} from '../../postgres/index.js';
 import type { CommandSpec } from '../command.js';
 import { printJson, printTable } from '../output.js';
 import { CONNECTION_OPTIONS, connectionOptions, JSON_OPTION } from './common.js';
 
 const UNITS: Record<string, number> = {
-  b: 1, kb: 1024, kib: 1024, mb: 1024 ** 2, mib: 1024 ** 2, gb: 1024 ** 3, gib: 1024 ** 3, tb: 1024 ** 4, tib: 1024 ** 4,
-  s: 1, min: 60, h: 3600, d: 86_400,
+  b: 1,
+  kb: 1024,
+  kib: 1024,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+  tb: 1024 ** 4,
+  tib: 1024 ** 4,
+  s: 1,
+  min: 60,
+  h: 3600,
+  d: 86_400,
 };
 
 /** Parses `name=value` overrides; values take a size (kB, MB, GB) or time (s, min, h, d) unit. */
@@ -18,11 +36,19 @@ export function parseThresholds(values: string[]): Partial<DoctorThresholds> {
     const match = /^([A-Za-z]+)=(\d+(?:\.\d+)?)\s*([A-Za-z]+)?$/.exec(item);
     const name = match?.[1] as keyof DoctorThresholds | undefined;
     if (!match || !name || !(name in DEFAULT_THRESHOLDS)) {
-      throw new UserError('usage', `Invalid --threshold "${item}": use NAME=VALUE with one of ${Object.keys(DEFAULT_THRESHOLDS).join(', ')}.`, { code: 'PG_THRESHOLD_INVALID' });
+      throw new UserError(
+        'usage',
+        `Invalid --threshold "${item}": use NAME=VALUE with one of ${Object.keys(DEFAULT_THRESHOLDS).join(', ')}.`,
+        { code: 'PG_THRESHOLD_INVALID' },
+      );
     }
     const unit = match[3]?.toLowerCase();
     if (unit !== undefined && !(unit in UNITS)) {
-      throw new UserError('usage', `Invalid unit "${match[3]}" in --threshold "${item}": use B, kB, MB, GB, TB, s, min, h or d.`, { code: 'PG_THRESHOLD_INVALID' });
+      throw new UserError(
+        'usage',
+        `Invalid unit "${match[3]}" in --threshold "${item}": use B, kB, MB, GB, TB, s, min, h or d.`,
+        { code: 'PG_THRESHOLD_INVALID' },
+      );
     }
     result[name] = Number(match[2]) * (unit ? UNITS[unit]! : 1);
   }
@@ -44,40 +70,69 @@ function printReport(report: DoctorReport): void {
     `PostgreSQL ${server.version} (${server.inRecovery ? 'standby' : 'primary'}), database ${server.database}, role ${server.role}` +
       `${server.superuser ? ' (superuser)' : server.monitor ? ' (pg_monitor)' : ''}\n`,
   );
-  const color = process.stdout.isTTY ? (status: CheckStatus) => STATUS_COLOR[status](status) : (status: CheckStatus) => status;
+  const color = process.stdout.isTTY
+    ? (status: CheckStatus) => STATUS_COLOR[status](status)
+    : (status: CheckStatus) => status;
   printTable(
     ['check', 'status', 'value', 'threshold'],
-    report.checks.map((check) => [check.id, color(check.status), check.value ?? '', check.threshold ?? '']),
+    report.checks.map((check) => [
+      check.id,
+      color(check.status),
+      check.value ?? '',
+      check.threshold ?? '',
+    ]),
   );
   // Findings and fixes are long sentences, so they follow the table instead of widening it.
-  for (const check of report.checks.filter((item) => item.status !== 'ok' && item.status !== 'n/a')) {
+  for (const check of report.checks.filter(
+    (item) => item.status !== 'ok' && item.status !== 'n/a',
+  )) {
     process.stdout.write(`\n${color(check.status)} ${check.id}: ${check.message}\n`);
     if (check.fix) process.stdout.write(`  fix: ${check.fix}\n`);
   }
   process.stdout.write('\n');
-  const counts = Object.entries(report.summary).filter(([, count]) => count > 0).map(([status, count]) => `${count} ${status}`);
+  const counts = Object.entries(report.summary)
+    .filter(([, count]) => count > 0)
+    .map(([status, count]) => `${count} ${status}`);
   process.stdout.write(`${counts.join(', ')}\n`);
 }
 
 export const doctorCommand: CommandSpec = {
   name: 'doctor [url]',
-  summary: 'Run the health checks: settings, replication, space, cache, indexes, activity, maintenance, queries',
+  summary:
+    'Run the health checks: settings, replication, space, cache, indexes, activity, maintenance, queries',
   description:
     'Runs every check on one connection and prints its status (ok, warn, fail, n/a, no permission, error), the measured value, ' +
     'the threshold and a fix. A check the role cannot run is marked and the others still run. Exits 1 when a check fails.',
   options: [
     ...CONNECTION_OPTIONS,
-    { flags: '--threshold <name=value>', description: 'override a threshold, such as longQuerySeconds=30 or slotRetainedWarnBytes=5GB (repeatable)', repeatable: true },
-    { flags: '--only <check>', description: 'run only this check id or group, such as indexes or replication.slot_inactive (repeatable)', repeatable: true },
+    {
+      flags: '--threshold <name=value>',
+      description:
+        'override a threshold, such as longQuerySeconds=30 or slotRetainedWarnBytes=5GB (repeatable)',
+      repeatable: true,
+    },
+    {
+      flags: '--only <check>',
+      description:
+        'run only this check id or group, such as indexes or replication.slot_inactive (repeatable)',
+      repeatable: true,
+    },
     { flags: '--list', description: 'list the checks and thresholds without connecting' },
     JSON_OPTION,
   ],
   async run(input) {
     const options = input.options;
     if (options.list) {
-      if (options.json) printJson({ checks: ALL_CHECKS.map(({ id, group, title }) => ({ id, group, title })), thresholds: DEFAULT_THRESHOLDS });
+      if (options.json)
+        printJson({
+          checks: ALL_CHECKS.map(({ id, group, title }) => ({ id, group, title })),
+          thresholds: DEFAULT_THRESHOLDS,
+        });
       else {
-        printTable(['check', 'group', 'title'], ALL_CHECKS.map((check) => [check.id, check.group, check.title]));
+        printTable(
+          ['check', 'group', 'title'],
+          ALL_CHECKS.map((check) => [check.id, check.group, check.title]),
+        );
         printTable(['threshold', 'default'], Object.entries(DEFAULT_THRESHOLDS));
       }
       return;

@@ -11,9 +11,15 @@ export const slotsCommand: CommandSpec = {
   async run(input) {
     const [action, name, url] = input.args;
     if (action !== 'drop') {
-      throw new UserError('usage', `Unknown slots action "${action}": use opsbox pg slots drop NAME (list slots with opsbox pg replication).`);
+      throw new UserError(
+        'usage',
+        `Unknown slots action "${action}": use opsbox pg slots drop NAME (list slots with opsbox pg replication).`,
+      );
     }
-    await confirm(`Drop replication slot "${name}"? Its consumer will have to be rebuilt from a fresh copy.`, { yes: input.options.yes });
+    await confirm(
+      `Drop replication slot "${name}"? Its consumer will have to be rebuilt from a fresh copy.`,
+      { yes: input.options.yes },
+    );
     const slot = await dropSlot({ ...connectionOptions(input, url), name: name! });
     if (input.options.json) printJson({ dropped: slot });
     else info(`Dropped replication slot ${slot.slot_name} (${slot.slot_type}).`);

@@ -32,7 +32,11 @@ export interface Backend {
  * pg_read_all_stats, other roles' rows have NULL state, timestamps and
  * backend_type, so they are flagged instead of silently filtered out.
  */
-export async function readActivity(client: pg.Client, features: Features, options: { all?: boolean } = {}): Promise<Backend[]> {
+export async function readActivity(
+  client: pg.Client,
+  features: Features,
+  options: { all?: boolean } = {},
+): Promise<Backend[]> {
   const hasBackendType = features.columns.has('pg_stat_activity.backend_type');
   const { rows } = await client.query(
     `SELECT pid, backend_start::text, datname AS database, usename AS user, application_name AS application,
@@ -55,12 +59,18 @@ export async function readActivity(client: pg.Client, features: Features, option
     visible: row.backend_start !== null,
   }));
   if (options.all) return backends;
-  return backends.filter((backend) => !backend.visible || ((backend.backend_type ?? 'client backend') === 'client backend' && backend.state !== 'idle'));
+  return backends.filter(
+    (backend) =>
+      !backend.visible ||
+      ((backend.backend_type ?? 'client backend') === 'client backend' && backend.state !== 'idle'),
+  );
 }
 
 function hiddenNote(backends: Backend[]): string {
   const hidden = backends.filter((backend) => !backend.visible).length;
-  return hidden > 0 ? ` ${plural(hidden, 'session')} of other roles hidden (grant pg_monitor to see them).` : '';
+  return hidden > 0
+    ? ` ${plural(hidden, 'session')} of other roles hidden (grant pg_monitor to see them).`
+    : '';
 }
 
 /** 'no permission' when nothing was found but some sessions could not be seen. */
@@ -92,18 +102,30 @@ const longRunning: CheckDefinition = {
   async run({ shared, client, features, thresholds }) {
     const backends = await shared('activity', () => readActivity(client, features, { all: true }));
     const found = backends.filter(
-      (backend) => backend.visible && backend.state !== null && backend.state !== 'idle' && !backend.state.startsWith('idle in transaction')
-        && (backend.backend_type ?? 'client backend') === 'client backend' && (backend.query_seconds ?? 0) >= thresholds.longQuerySeconds,
+      (backend) =>
+        backend.visible &&
+        backend.state !== null &&
+        backend.state !== 'idle' &&
+        !backend.state.startsWith('idle in transaction') &&
+        (backend.backend_type ?? 'client backend') === 'client backend' &&
+        (backend.query_seconds ?? 0) >= thresholds.longQuerySeconds,
     );
     const longest = Math.max(0, ...found.map((backend) => backend.query_seconds ?? 0));
     return {
       status: statusOf(found, backends, longest >= thresholds.longQueryFailSeconds),
       value: found.length > 0 ? `${found.length}, longest ${seconds(longest)}` : '0',
       threshold: `warn ≥ ${thresholds.longQuerySeconds} s, fail ≥ ${thresholds.longQueryFailSeconds} s`,
-      message: (found.length > 0
-        ? `${plural(found.length, 'query', 'queries')} running for at least ${thresholds.longQuerySeconds} s: ${found.slice(0, 5).map((backend) => `pid ${backend.pid} (${seconds(backend.query_seconds ?? 0)})`).join(', ')}.`
-        : 'No query has run that long.') + hiddenNote(backends),
-      fix: found.length > 0 ? 'Inspect with opsbox pg activity; stop with opsbox pg cancel PID (or terminate PID); set statement_timeout for the role.' : null,
+      message:
+        (found.length > 0
+          ? `${plural(found.length, 'query', 'queries')} running for at least ${thresholds.longQuerySeconds} s: ${found
+              .slice(0, 5)
+              .map((backend) => `pid ${backend.pid} (${seconds(backend.query_seconds ?? 0)})`)
+              .join(', ')}.`
+          : 'No query has run that long.') + hiddenNote(backends),
+      fix:
+        found.length > 0
+          ? 'Inspect with opsbox pg activity; stop with opsbox pg cancel PID (or terminate PID); set statement_timeout for the role.'
+          : null,
       rows: found.map(sessionRow),
     };
   },
@@ -117,17 +139,29 @@ const idleInTransaction: CheckDefinition = {
     const backends = await shared('activity', () => readActivity(client, features, { all: true }));
     // The idle time is measured from state_change, not from the transaction start.
     const found = backends
-      .filter((backend) => backend.visible && backend.state?.startsWith('idle in transaction') && (backend.state_seconds ?? 0) >= thresholds.idleInTransactionSeconds)
+      .filter(
+        (backend) =>
+          backend.visible &&
+          backend.state?.startsWith('idle in transaction') &&
+          (backend.state_seconds ?? 0) >= thresholds.idleInTransactionSeconds,
+      )
       .sort((a, b) => (b.state_seconds ?? 0) - (a.state_seconds ?? 0));
     const longest = found[0]?.state_seconds ?? 0;
     return {
       status: statusOf(found, backends, longest >= thresholds.idleInTransactionFailSeconds),
       value: found.length > 0 ? `${found.length}, longest ${seconds(longest)}` : '0',
       threshold: `warn ≥ ${thresholds.idleInTransactionSeconds} s, fail ≥ ${thresholds.idleInTransactionFailSeconds} s`,
-      message: (found.length > 0
-        ? `${plural(found.length, 'session')} idle inside an open transaction, holding locks and the xmin horizon: ${found.slice(0, 5).map((backend) => `pid ${backend.pid} (${seconds(backend.state_seconds ?? 0)})`).join(', ')}.`
-        : 'No session has been idle in a transaction that long.') + hiddenNote(backends),
-      fix: found.length > 0 ? 'Fix the application to commit or roll back; end these sessions with opsbox pg terminate PID; set idle_in_transaction_session_timeout.' : null,
+      message:
+        (found.length > 0
+          ? `${plural(found.length, 'session')} idle inside an open transaction, holding locks and the xmin horizon: ${found
+              .slice(0, 5)
+              .map((backend) => `pid ${backend.pid} (${seconds(backend.state_seconds ?? 0)})`)
+              .join(', ')}.`
+          : 'No session has been idle in a transaction that long.') + hiddenNote(backends),
+      fix:
+        found.length > 0
+          ? 'Fix the application to commit or roll back; end these sessions with opsbox pg terminate PID; set idle_in_transaction_session_timeout.'
+          : null,
       rows: found.map(sessionRow),
     };
   },
@@ -140,20 +174,36 @@ const blocked: CheckDefinition = {
   async run({ shared, client, features, thresholds }) {
     const backends = await shared('activity', () => readActivity(client, features, { all: true }));
     const byPid = new Map(backends.map((backend) => [backend.pid, backend]));
-    const found = backends.filter((backend) => backend.blocked_by.length > 0 && (backend.state_seconds ?? backend.query_seconds ?? 0) >= thresholds.blockedSeconds);
+    const found = backends.filter(
+      (backend) =>
+        backend.blocked_by.length > 0 &&
+        (backend.state_seconds ?? backend.query_seconds ?? 0) >= thresholds.blockedSeconds,
+    );
     return {
       status: statusOf(found, backends, false),
       value: String(found.length),
       threshold: `blocked ≥ ${thresholds.blockedSeconds} s`,
-      message: (found.length > 0
-        ? `${plural(found.length, 'session')} waiting for a lock: ${found.slice(0, 5).map((backend) => `pid ${backend.pid} blocked by ${backend.blocked_by.join(', ')}`).join('; ')}.`
-        : 'No session has waited for a lock that long.') + hiddenNote(backends),
-      fix: found.length > 0 ? 'Look at the blocking sessions (their query and state); end the root blocker with opsbox pg cancel or terminate.' : null,
+      message:
+        (found.length > 0
+          ? `${plural(found.length, 'session')} waiting for a lock: ${found
+              .slice(0, 5)
+              .map((backend) => `pid ${backend.pid} blocked by ${backend.blocked_by.join(', ')}`)
+              .join('; ')}.`
+          : 'No session has waited for a lock that long.') + hiddenNote(backends),
+      fix:
+        found.length > 0
+          ? 'Look at the blocking sessions (their query and state); end the root blocker with opsbox pg cancel or terminate.'
+          : null,
       rows: found.map((backend) => ({
         ...sessionRow(backend),
         blockers: backend.blocked_by.map((pid) => {
           const blocker = byPid.get(pid);
-          return { pid, user: blocker?.user ?? null, state: blocker?.state ?? null, query: blocker?.query?.slice(0, 200) ?? null };
+          return {
+            pid,
+            user: blocker?.user ?? null,
+            state: blocker?.state ?? null,
+            query: blocker?.query?.slice(0, 200) ?? null,
+          };
         }),
       })),
     };

@@ -38,12 +38,18 @@ export async function readCacheRatios(client: pg.Client, limit = 20): Promise<Ca
       ORDER BY coalesce(idx_blks_hit, 0) + coalesce(idx_blks_read, 0) DESC, 1 LIMIT $1`,
     [limit],
   );
-  const build = (scope: CacheRatio['scope']) => (row: Record<string, unknown>): CacheRatio => {
-    const hits = Number(row.hits);
-    const reads = Number(row.reads);
-    return { scope, name: row.name as string, hits, reads, hit_percent: ratio(hits, reads) };
-  };
-  return [...databases.rows.map(build('database')), ...tables.rows.map(build('table')), ...indexes.rows.map(build('index'))];
+  const build =
+    (scope: CacheRatio['scope']) =>
+    (row: Record<string, unknown>): CacheRatio => {
+      const hits = Number(row.hits);
+      const reads = Number(row.reads);
+      return { scope, name: row.name as string, hits, reads, hit_percent: ratio(hits, reads) };
+    };
+  return [
+    ...databases.rows.map(build('database')),
+    ...tables.rows.map(build('table')),
+    ...indexes.rows.map(build('index')),
+  ];
 }
 
 const cacheHit: CheckDefinition = {
@@ -54,7 +60,9 @@ const cacheHit: CheckDefinition = {
     const ratios = await readCacheRatios(client, 1000);
     const measured = ratios.filter((row) => row.hits + row.reads >= thresholds.cacheMinBlocks);
     if (measured.length === 0) {
-      return notApplicable(`Too little traffic to judge: no database, table or index has ${thresholds.cacheMinBlocks} block accesses since the statistics reset.`);
+      return notApplicable(
+        `Too little traffic to judge: no database, table or index has ${thresholds.cacheMinBlocks} block accesses since the statistics reset.`,
+      );
     }
     const low = measured.filter((row) => (row.hit_percent ?? 100) < thresholds.cacheHitWarnPercent);
     const current = ratios.find((row) => row.scope === 'database');
@@ -63,10 +71,17 @@ const cacheHit: CheckDefinition = {
       status: low.length > 0 ? 'warn' : 'ok',
       value: percent(lowest, 2),
       threshold: `warn < ${thresholds.cacheHitWarnPercent}% (objects with ≥ ${thresholds.cacheMinBlocks} block accesses)`,
-      message: low.length > 0
-        ? `${plural(low.length, 'object')} below ${thresholds.cacheHitWarnPercent}%: ${low.slice(0, 5).map((row) => `${row.scope} ${row.name} ${percent(row.hit_percent, 2)}`).join(', ')}.`
-        : `All busy objects are at or above ${thresholds.cacheHitWarnPercent}%${current ? '' : ''}.`,
-      fix: low.length > 0 ? 'Raise shared_buffers if the working set fits in memory, or find the queries that read these objects (pg_stat_statements shared_blks_read).' : null,
+      message:
+        low.length > 0
+          ? `${plural(low.length, 'object')} below ${thresholds.cacheHitWarnPercent}%: ${low
+              .slice(0, 5)
+              .map((row) => `${row.scope} ${row.name} ${percent(row.hit_percent, 2)}`)
+              .join(', ')}.`
+          : `All busy objects are at or above ${thresholds.cacheHitWarnPercent}%${current ? '' : ''}.`,
+      fix:
+        low.length > 0
+          ? 'Raise shared_buffers if the working set fits in memory, or find the queries that read these objects (pg_stat_statements shared_blks_read).'
+          : null,
       rows: low.map((row) => ({ ...row })),
     };
   },
@@ -105,15 +120,25 @@ const tablesWithoutIndex: CheckDefinition = {
   title: 'Tables without any index that are scanned',
   async run({ shared, client, thresholds }) {
     // idx_scan is NULL, not 0, for a table with no index at all.
-    const found = (await shared('indexUsage', () => readIndexUsage(client))).filter((row) => row.idx_scan === null && row.seq_scan > 0 && row.live_rows >= thresholds.maintenanceMinRows);
+    const found = (await shared('indexUsage', () => readIndexUsage(client))).filter(
+      (row) =>
+        row.idx_scan === null && row.seq_scan > 0 && row.live_rows >= thresholds.maintenanceMinRows,
+    );
     return {
       status: found.length > 0 ? 'warn' : 'ok',
       value: String(found.length),
       threshold: `tables with ≥ ${thresholds.maintenanceMinRows} rows, no index and sequential scans`,
-      message: found.length > 0
-        ? `${plural(found.length, 'table')} without any index, read by sequential scans: ${found.slice(0, 5).map((row) => `${row.schema}.${row.table}`).join(', ')}.`
-        : 'Every scanned table of that size has at least one index.',
-      fix: found.length > 0 ? 'Add a primary key (logical replication needs one too) and indexes for the filtered columns.' : null,
+      message:
+        found.length > 0
+          ? `${plural(found.length, 'table')} without any index, read by sequential scans: ${found
+              .slice(0, 5)
+              .map((row) => `${row.schema}.${row.table}`)
+              .join(', ')}.`
+          : 'Every scanned table of that size has at least one index.',
+      fix:
+        found.length > 0
+          ? 'Add a primary key (logical replication needs one too) and indexes for the filtered columns.'
+          : null,
       rows: found.map((row) => ({ ...row })),
     };
   },
@@ -125,16 +150,30 @@ const sequentialScans: CheckDefinition = {
   title: 'Large tables read mostly by sequential scans',
   async run({ shared, client, thresholds }) {
     const found = (await shared('indexUsage', () => readIndexUsage(client))).filter(
-      (row) => row.idx_scan !== null && row.seq_scan > 0 && row.live_rows >= thresholds.seqScanMinRows && (row.index_scan_percent ?? 0) < thresholds.seqScanIndexPercent,
+      (row) =>
+        row.idx_scan !== null &&
+        row.seq_scan > 0 &&
+        row.live_rows >= thresholds.seqScanMinRows &&
+        (row.index_scan_percent ?? 0) < thresholds.seqScanIndexPercent,
     );
     return {
       status: found.length > 0 ? 'warn' : 'ok',
       value: String(found.length),
       threshold: `index scans < ${thresholds.seqScanIndexPercent}% on tables with ≥ ${thresholds.seqScanMinRows} rows`,
-      message: found.length > 0
-        ? `${plural(found.length, 'table')} mostly read by sequential scans: ${found.slice(0, 5).map((row) => `${row.schema}.${row.table} (${percent(row.index_scan_percent ?? 0)} index scans)`).join(', ')}.`
-        : 'Large tables are read through their indexes.',
-      fix: found.length > 0 ? 'Find the queries with pg_stat_statements and EXPLAIN them; add an index on the columns they filter by.' : null,
+      message:
+        found.length > 0
+          ? `${plural(found.length, 'table')} mostly read by sequential scans: ${found
+              .slice(0, 5)
+              .map(
+                (row) =>
+                  `${row.schema}.${row.table} (${percent(row.index_scan_percent ?? 0)} index scans)`,
+              )
+              .join(', ')}.`
+          : 'Large tables are read through their indexes.',
+      fix:
+        found.length > 0
+          ? 'Find the queries with pg_stat_statements and EXPLAIN them; add an index on the columns they filter by.'
+          : null,
       rows: found.map((row) => ({ ...row })),
     };
   },
@@ -239,16 +278,26 @@ export function findDuplicateIndexes(indexes: IndexRow[]): DuplicateIndex[] {
 }
 
 function covers(other: IndexRow, candidate: IndexRow): boolean {
-  if (other.method !== candidate.method || other.predicate !== candidate.predicate || other.expressions !== candidate.expressions) return false;
+  if (
+    other.method !== candidate.method ||
+    other.predicate !== candidate.predicate ||
+    other.expressions !== candidate.expressions
+  )
+    return false;
   const length = candidate.columns.length;
   if (other.columns.length < length) return false;
   // Only B-tree key order makes a leading prefix useful on its own.
   if (other.columns.length > length && candidate.method !== 'btree') return false;
   const prefix = (list: string) => list.split(' ').slice(0, length).join(' ');
   if (other.columns.slice(0, length).join(',') !== candidate.columns.join(',')) return false;
-  if (prefix(other.opclasses) !== candidate.opclasses.split(' ').join(' ') || prefix(other.collations) !== candidate.collations.split(' ').join(' ')) return false;
+  if (
+    prefix(other.opclasses) !== candidate.opclasses.split(' ').join(' ') ||
+    prefix(other.collations) !== candidate.collations.split(' ').join(' ')
+  )
+    return false;
   // Two identical non-unique indexes cover each other; report only the later name.
-  if (other.columns.length === length && !other.unique && !other.constraint) return other.name < candidate.name;
+  if (other.columns.length === length && !other.unique && !other.constraint)
+    return other.name < candidate.name;
   return true;
 }
 
@@ -257,17 +306,36 @@ const unusedIndexes: CheckDefinition = {
   group: 'indexes',
   title: 'Unused indexes',
   async run({ shared, client, thresholds, features }) {
-    const unused = (await shared('indexes', () => readIndexes(client))).filter((index) => index.scans === 0 && !index.unique && !index.constraint && index.bytes >= thresholds.unusedIndexMinBytes);
+    const unused = (await shared('indexes', () => readIndexes(client))).filter(
+      (index) =>
+        index.scans === 0 &&
+        !index.unique &&
+        !index.constraint &&
+        index.bytes >= thresholds.unusedIndexMinBytes,
+    );
     const total = unused.reduce((sum, index) => sum + index.bytes, 0);
     return {
       status: unused.length > 0 ? 'warn' : 'ok',
       value: `${unused.length} (${bytes(total)})`,
       threshold: `no scan since the statistics reset, ≥ ${bytes(thresholds.unusedIndexMinBytes)}, not unique`,
-      message: unused.length > 0
-        ? `${plural(unused.length, 'index', 'indexes')} never scanned on this ${features.inRecovery ? 'standby' : 'server'}: ${unused.slice(0, 5).map((index) => `${index.schema}.${index.name}`).join(', ')}. Counters are per server, so check the standbys too.`
-        : 'Every index of that size has been scanned.',
-      fix: unused.length > 0 ? 'After checking the standbys, DROP INDEX CONCURRENTLY each unused index.' : null,
-      rows: unused.map(({ schema, table, name, bytes: size, definition }) => ({ schema, table, index: name, bytes: size, definition })),
+      message:
+        unused.length > 0
+          ? `${plural(unused.length, 'index', 'indexes')} never scanned on this ${features.inRecovery ? 'standby' : 'server'}: ${unused
+              .slice(0, 5)
+              .map((index) => `${index.schema}.${index.name}`)
+              .join(', ')}. Counters are per server, so check the standbys too.`
+          : 'Every index of that size has been scanned.',
+      fix:
+        unused.length > 0
+          ? 'After checking the standbys, DROP INDEX CONCURRENTLY each unused index.'
+          : null,
+      rows: unused.map(({ schema, table, name, bytes: size, definition }) => ({
+        schema,
+        table,
+        index: name,
+        bytes: size,
+        definition,
+      })),
     };
   },
 };
@@ -283,9 +351,13 @@ const duplicateIndexes: CheckDefinition = {
       status: duplicates.length > 0 ? 'warn' : 'ok',
       value: `${duplicates.length} (${bytes(total)})`,
       threshold: 'none',
-      message: duplicates.length > 0
-        ? `${plural(duplicates.length, 'index', 'indexes')} covered by another index on the same table: ${duplicates.slice(0, 5).map((index) => `${index.schema}.${index.index} (by ${index.covered_by})`).join(', ')}.`
-        : 'No index is covered by another.',
+      message:
+        duplicates.length > 0
+          ? `${plural(duplicates.length, 'index', 'indexes')} covered by another index on the same table: ${duplicates
+              .slice(0, 5)
+              .map((index) => `${index.schema}.${index.index} (by ${index.covered_by})`)
+              .join(', ')}.`
+          : 'No index is covered by another.',
       fix: duplicates.length > 0 ? 'DROP INDEX CONCURRENTLY the covered index.' : null,
       rows: duplicates.map((index) => ({ ...index })),
     };
@@ -297,11 +369,15 @@ const invalidIndexes: CheckDefinition = {
   group: 'indexes',
   title: 'Invalid indexes',
   async run({ shared, client, features }) {
-    const invalid = (await shared('indexes', () => readIndexes(client))).filter((index) => !index.valid);
+    const invalid = (await shared('indexes', () => readIndexes(client))).filter(
+      (index) => !index.valid,
+    );
     // An index being built by CREATE INDEX CONCURRENTLY is invalid until it finishes.
     let building = new Set<number>();
     if (features.views.has('pg_stat_progress_create_index') && invalid.length > 0) {
-      const { rows } = await client.query(`SELECT index_relid::int8 AS oid FROM pg_catalog.pg_stat_progress_create_index`);
+      const { rows } = await client.query(
+        `SELECT index_relid::int8 AS oid FROM pg_catalog.pg_stat_progress_create_index`,
+      );
       building = new Set(rows.map((row) => Number(row.oid)));
     }
     const broken = invalid.filter((index) => !building.has(index.oid));
@@ -309,11 +385,20 @@ const invalidIndexes: CheckDefinition = {
       status: broken.length > 0 ? 'fail' : 'ok',
       value: String(broken.length),
       threshold: 'none',
-      message: broken.length > 0
-        ? `${plural(broken.length, 'invalid index', 'invalid indexes')} (a failed CREATE INDEX CONCURRENTLY or REINDEX): ${broken.map((index) => `${index.schema}.${index.name}`).join(', ')}; writes maintain them but queries cannot use them.`
-        : `No invalid index${building.size > 0 ? ` (${building.size} still being built)` : ''}.`,
-      fix: broken.length > 0 ? 'REINDEX INDEX CONCURRENTLY the index, or DROP INDEX CONCURRENTLY it and create it again.' : null,
-      rows: broken.map(({ schema, table, name, definition }) => ({ schema, table, index: name, definition })),
+      message:
+        broken.length > 0
+          ? `${plural(broken.length, 'invalid index', 'invalid indexes')} (a failed CREATE INDEX CONCURRENTLY or REINDEX): ${broken.map((index) => `${index.schema}.${index.name}`).join(', ')}; writes maintain them but queries cannot use them.`
+          : `No invalid index${building.size > 0 ? ` (${building.size} still being built)` : ''}.`,
+      fix:
+        broken.length > 0
+          ? 'REINDEX INDEX CONCURRENTLY the index, or DROP INDEX CONCURRENTLY it and create it again.'
+          : null,
+      rows: broken.map(({ schema, table, name, definition }) => ({
+        schema,
+        table,
+        index: name,
+        definition,
+      })),
     };
   },
 };
@@ -331,7 +416,9 @@ export interface ForeignKeyWithoutIndex {
  * order) of a valid, non-partial index on the referencing table, so every
  * delete or key update on the referenced table scans it.
  */
-export async function readForeignKeysWithoutIndex(client: pg.Client): Promise<ForeignKeyWithoutIndex[]> {
+export async function readForeignKeysWithoutIndex(
+  client: pg.Client,
+): Promise<ForeignKeyWithoutIndex[]> {
   const { rows } = await client.query(`
     SELECT n.nspname AS schema, t.relname AS table, c.conname AS constraint,
            (SELECT string_agg(a.attname, ', ' ORDER BY k.ordinality)
@@ -361,16 +448,30 @@ const foreignKeys: CheckDefinition = {
       status: found.length > 0 ? 'warn' : 'ok',
       value: String(found.length),
       threshold: 'none',
-      message: found.length > 0
-        ? `${plural(found.length, 'foreign key')} without an index on the referencing columns: ${found.slice(0, 5).map((row) => `${row.schema}.${row.table}(${row.columns})`).join(', ')}.`
-        : 'Every foreign key has an index on its columns.',
-      fix: found.length > 0 ? 'CREATE INDEX CONCURRENTLY on the referencing columns, unless the referenced rows are never deleted or updated.' : null,
+      message:
+        found.length > 0
+          ? `${plural(found.length, 'foreign key')} without an index on the referencing columns: ${found
+              .slice(0, 5)
+              .map((row) => `${row.schema}.${row.table}(${row.columns})`)
+              .join(', ')}.`
+          : 'Every foreign key has an index on its columns.',
+      fix:
+        found.length > 0
+          ? 'CREATE INDEX CONCURRENTLY on the referencing columns, unless the referenced rows are never deleted or updated.'
+          : null,
       rows: found.map((row) => ({ ...row })),
     };
   },
 };
 
 export const CACHE_CHECKS: CheckDefinition[] = [cacheHit];
-export const INDEX_CHECKS: CheckDefinition[] = [tablesWithoutIndex, sequentialScans, unusedIndexes, duplicateIndexes, invalidIndexes, foreignKeys];
+export const INDEX_CHECKS: CheckDefinition[] = [
+  tablesWithoutIndex,
+  sequentialScans,
+  unusedIndexes,
+  duplicateIndexes,
+  invalidIndexes,
+  foreignKeys,
+];
 
 export type { CheckOutcome };

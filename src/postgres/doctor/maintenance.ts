@@ -15,22 +15,32 @@ const wraparound: CheckDefinition = {
     const statusOf = (row: { xid_age: number; multixact_age: number }): CheckStatus =>
       row.xid_age >= thresholds.xidAgeFail || row.multixact_age >= thresholds.multixactAgeFail
         ? 'fail'
-        : row.xid_age >= thresholds.xidAgeWarn || row.multixact_age >= thresholds.multixactAgeWarn ? 'warn' : 'ok';
+        : row.xid_age >= thresholds.xidAgeWarn || row.multixact_age >= thresholds.multixactAgeWarn
+          ? 'warn'
+          : 'ok';
     const statuses = rows.map(statusOf);
     const flagged = rows.filter((_row, index) => statuses[index] !== 'ok');
     const maxXid = Math.max(...rows.map((row) => row.xid_age));
     const maxMulti = Math.max(...rows.map((row) => row.multixact_age));
     // Wraparound stops writes about 2^31 transactions after the oldest unfrozen one.
     const share = (100 * Math.max(maxXid, maxMulti)) / 2 ** 31;
-    const status: CheckStatus = statuses.includes('fail') ? 'fail' : statuses.includes('warn') ? 'warn' : 'ok';
+    const status: CheckStatus = statuses.includes('fail')
+      ? 'fail'
+      : statuses.includes('warn')
+        ? 'warn'
+        : 'ok';
     return {
       status,
       value: `xid ${maxXid.toLocaleString('en-US')}, multixact ${maxMulti.toLocaleString('en-US')} (${percent(share)} of the limit)`,
       threshold: `warn ≥ ${thresholds.xidAgeWarn.toLocaleString('en-US')}, fail ≥ ${thresholds.xidAgeFail.toLocaleString('en-US')} (xid and multixact)`,
-      message: flagged.length > 0
-        ? `${plural(flagged.length, 'database')} approaching wraparound: ${flagged.map((row) => `${row.database} xid ${row.xid_age.toLocaleString('en-US')}, multixact ${row.multixact_age.toLocaleString('en-US')}`).join('; ')}.`
-        : 'Every database is far from wraparound.',
-      fix: status === 'ok' ? null : 'VACUUM (FREEZE) the oldest tables of that database; look for old transactions, prepared transactions or slots holding the xmin horizon.',
+      message:
+        flagged.length > 0
+          ? `${plural(flagged.length, 'database')} approaching wraparound: ${flagged.map((row) => `${row.database} xid ${row.xid_age.toLocaleString('en-US')}, multixact ${row.multixact_age.toLocaleString('en-US')}`).join('; ')}.`
+          : 'Every database is far from wraparound.',
+      fix:
+        status === 'ok'
+          ? null
+          : 'VACUUM (FREEZE) the oldest tables of that database; look for old transactions, prepared transactions or slots holding the xmin horizon.',
       rows: rows.map((row, index) => ({ ...row, status: statuses[index] })),
     };
   },
@@ -72,15 +82,19 @@ const vacuumAge: CheckDefinition = {
   title: 'Tables never or long not vacuumed or analyzed',
   async run({ shared, client, thresholds }) {
     const days = thresholds.vacuumAgeDays;
-    const tables = (await shared('tableMaintenance', () => readTableMaintenance(client))).filter((table) => table.live_rows + table.dead_rows >= thresholds.maintenanceMinRows);
+    const tables = (await shared('tableMaintenance', () => readTableMaintenance(client))).filter(
+      (table) => table.live_rows + table.dead_rows >= thresholds.maintenanceMinRows,
+    );
     // A table needs vacuum when it has dead rows, and analyze when rows changed since the last one.
     const found = tables
       .map((table) => {
         const reasons: string[] = [];
         if (table.dead_rows > 0 && table.days_since_vacuum === null) reasons.push('never vacuumed');
-        else if (table.dead_rows > 0 && table.days_since_vacuum! >= days) reasons.push(`not vacuumed for ${Math.floor(table.days_since_vacuum!)} days`);
+        else if (table.dead_rows > 0 && table.days_since_vacuum! >= days)
+          reasons.push(`not vacuumed for ${Math.floor(table.days_since_vacuum!)} days`);
         if (table.days_since_analyze === null) reasons.push('never analyzed');
-        else if (table.modified_since_analyze > 0 && table.days_since_analyze >= days) reasons.push(`not analyzed for ${Math.floor(table.days_since_analyze)} days`);
+        else if (table.modified_since_analyze > 0 && table.days_since_analyze >= days)
+          reasons.push(`not analyzed for ${Math.floor(table.days_since_analyze)} days`);
         return { table, reasons };
       })
       .filter((entry) => entry.reasons.length > 0);
@@ -88,10 +102,20 @@ const vacuumAge: CheckDefinition = {
       status: found.length > 0 ? 'warn' : 'ok',
       value: String(found.length),
       threshold: `tables with ≥ ${thresholds.maintenanceMinRows} rows: never, or ≥ ${days} days ago with changes since`,
-      message: found.length > 0
-        ? `${plural(found.length, 'table')} needing maintenance: ${found.slice(0, 5).map((entry) => `${entry.table.schema}.${entry.table.table} (${entry.reasons.join(', ')})`).join('; ')}.`
-        : 'Every table of that size has been vacuumed and analyzed recently enough.',
-      fix: found.length > 0 ? 'Run opsbox pg vacuum --analyze TABLE, and check that autovacuum is on and keeps up (autovacuum_naptime, cost limits).' : null,
+      message:
+        found.length > 0
+          ? `${plural(found.length, 'table')} needing maintenance: ${found
+              .slice(0, 5)
+              .map(
+                (entry) =>
+                  `${entry.table.schema}.${entry.table.table} (${entry.reasons.join(', ')})`,
+              )
+              .join('; ')}.`
+          : 'Every table of that size has been vacuumed and analyzed recently enough.',
+      fix:
+        found.length > 0
+          ? 'Run opsbox pg vacuum --analyze TABLE, and check that autovacuum is on and keeps up (autovacuum_naptime, cost limits).'
+          : null,
       rows: found.map((entry) => ({ ...entry.table, reasons: entry.reasons })),
     };
   },
@@ -104,18 +128,45 @@ const deadTuples: CheckDefinition = {
   async run({ shared, client, thresholds }) {
     const tables = await shared('tableMaintenance', () => readTableMaintenance(client));
     const found = tables
-      .map((table) => ({ ...table, dead_percent: table.live_rows + table.dead_rows === 0 ? 0 : (100 * table.dead_rows) / (table.live_rows + table.dead_rows) }))
-      .filter((table) => table.dead_rows >= thresholds.maintenanceMinRows && table.dead_percent >= thresholds.deadTupleWarnPercent)
+      .map((table) => ({
+        ...table,
+        dead_percent:
+          table.live_rows + table.dead_rows === 0
+            ? 0
+            : (100 * table.dead_rows) / (table.live_rows + table.dead_rows),
+      }))
+      .filter(
+        (table) =>
+          table.dead_rows >= thresholds.maintenanceMinRows &&
+          table.dead_percent >= thresholds.deadTupleWarnPercent,
+      )
       .sort((a, b) => b.dead_rows - a.dead_rows);
     return {
       status: found.length > 0 ? 'warn' : 'ok',
       value: found.length > 0 ? `${found.length}, worst ${percent(found[0]!.dead_percent)}` : '0',
       threshold: `warn ≥ ${thresholds.deadTupleWarnPercent}% dead and ≥ ${thresholds.maintenanceMinRows} dead rows`,
-      message: found.length > 0
-        ? `${plural(found.length, 'table')} with many dead rows: ${found.slice(0, 5).map((table) => `${table.schema}.${table.table} ${table.dead_rows} (${percent(table.dead_percent)})`).join(', ')}.`
-        : 'No table has that many dead rows.',
-      fix: found.length > 0 ? 'Run opsbox pg vacuum TABLE; if it recurs, lower autovacuum_vacuum_scale_factor for the table or look for old transactions holding the xmin horizon.' : null,
-      rows: found.map((table) => ({ schema: table.schema, table: table.table, live_rows: table.live_rows, dead_rows: table.dead_rows, dead_percent: Math.round(table.dead_percent * 10) / 10, last_vacuum: table.last_vacuum })),
+      message:
+        found.length > 0
+          ? `${plural(found.length, 'table')} with many dead rows: ${found
+              .slice(0, 5)
+              .map(
+                (table) =>
+                  `${table.schema}.${table.table} ${table.dead_rows} (${percent(table.dead_percent)})`,
+              )
+              .join(', ')}.`
+          : 'No table has that many dead rows.',
+      fix:
+        found.length > 0
+          ? 'Run opsbox pg vacuum TABLE; if it recurs, lower autovacuum_vacuum_scale_factor for the table or look for old transactions holding the xmin horizon.'
+          : null,
+      rows: found.map((table) => ({
+        schema: table.schema,
+        table: table.table,
+        live_rows: table.live_rows,
+        dead_rows: table.dead_rows,
+        dead_percent: Math.round(table.dead_percent * 10) / 10,
+        last_vacuum: table.last_vacuum,
+      })),
     };
   },
 };
@@ -180,7 +231,8 @@ function sequenceUsage(row: Record<string, any>, lastValue: string | null): Sequ
   const sequenceLimit = BigInt(ascending ? row.max : row.min);
   const typeRange = TYPE_RANGE[row.column_type as string];
   const typeLimit = ascending ? typeRange?.[1] : typeRange?.[0];
-  const typeFirst = typeLimit !== undefined && (ascending ? typeLimit < sequenceLimit : typeLimit > sequenceLimit);
+  const typeFirst =
+    typeLimit !== undefined && (ascending ? typeLimit < sequenceLimit : typeLimit > sequenceLimit);
   const limit = typeFirst ? typeLimit! : sequenceLimit;
   const start = BigInt(row.start);
   const current = lastValue === null ? start - increment : BigInt(lastValue);
@@ -188,7 +240,8 @@ function sequenceUsage(row: Record<string, any>, lastValue: string | null): Sequ
   // Share of the range from the start value to the limit that is already used.
   const span = ascending ? limit - start : start - limit;
   const used = ascending ? current - start + 1n : start - current + 1n;
-  const usedPercent = span <= 0n ? 100 : Math.max(0, Number((used * 1_000_000n) / (span + 1n)) / 10_000);
+  const usedPercent =
+    span <= 0n ? 100 : Math.max(0, Number((used * 1_000_000n) / (span + 1n)) / 10_000);
   return {
     schema: row.schema,
     sequence: row.sequence,
@@ -209,29 +262,59 @@ const sequences: CheckDefinition = {
   title: 'Sequences near their limit',
   async run({ shared, client, thresholds }) {
     const all = await readSequences(client);
-    if (all.length === 0) return { status: 'n/a', value: null, threshold: null, message: 'No sequences in this database.', fix: null, rows: [] };
+    if (all.length === 0)
+      return {
+        status: 'n/a',
+        value: null,
+        threshold: null,
+        message: 'No sequences in this database.',
+        fix: null,
+        rows: [],
+      };
     const unreadable = all.filter((sequence) => !sequence.readable);
     // A cycling sequence wraps around by design, unless a column type stops it first.
-    const measured = all.filter((sequence) => sequence.readable && (!sequence.cycle || sequence.limited_by === 'column type'));
-    const near = measured.filter((sequence) => (sequence.used_percent ?? 0) >= thresholds.sequenceWarnPercent).sort((a, b) => (b.used_percent ?? 0) - (a.used_percent ?? 0));
+    const measured = all.filter(
+      (sequence) => sequence.readable && (!sequence.cycle || sequence.limited_by === 'column type'),
+    );
+    const near = measured
+      .filter((sequence) => (sequence.used_percent ?? 0) >= thresholds.sequenceWarnPercent)
+      .sort((a, b) => (b.used_percent ?? 0) - (a.used_percent ?? 0));
     const worstPercent = Math.max(0, ...measured.map((sequence) => sequence.used_percent ?? 0));
     let status: CheckStatus = 'ok';
     let fix: string | null = null;
     if (near.length > 0) {
       status = worstPercent >= thresholds.sequenceFailPercent ? 'fail' : 'warn';
-      fix = 'ALTER the column (and sequence) to bigint before it runs out; on a large table plan it as an online migration.';
+      fix =
+        'ALTER the column (and sequence) to bigint before it runs out; on a large table plan it as an online migration.';
     } else if (unreadable.length > 0) {
       status = 'no permission';
-      fix = 'GRANT SELECT ON the sequences to the role running opsbox, or run the doctor as their owner.';
+      fix =
+        'GRANT SELECT ON the sequences to the role running opsbox, or run the doctor as their owner.';
     }
-    const unreadableNote = unreadable.length > 0 ? ` ${plural(unreadable.length, 'sequence')} unreadable (no SELECT or USAGE privilege): ${unreadable.slice(0, 5).map((sequence) => `${sequence.schema}.${sequence.sequence}`).join(', ')}.` : '';
+    const unreadableNote =
+      unreadable.length > 0
+        ? ` ${plural(unreadable.length, 'sequence')} unreadable (no SELECT or USAGE privilege): ${unreadable
+            .slice(0, 5)
+            .map((sequence) => `${sequence.schema}.${sequence.sequence}`)
+            .join(', ')}.`
+        : '';
     return {
       status,
       value: measured.length > 0 ? percent(worstPercent, 2) : 'unreadable',
       threshold: `warn ≥ ${thresholds.sequenceWarnPercent}%, fail ≥ ${thresholds.sequenceFailPercent}% of the column type or sequence limit`,
-      message: (near.length > 0
-        ? `${plural(near.length, 'sequence')} near the limit: ${near.slice(0, 5).map((sequence) => `${sequence.schema}.${sequence.sequence} ${percent(sequence.used_percent, 2)} of ${sequence.limited_by} ${sequence.column_type ?? ''} limit ${sequence.limit}`.replace('  ', ' ')).join(', ')}.`
-        : `${plural(measured.length, 'sequence')} measured; none near its limit.`) + unreadableNote,
+      message:
+        (near.length > 0
+          ? `${plural(near.length, 'sequence')} near the limit: ${near
+              .slice(0, 5)
+              .map((sequence) =>
+                `${sequence.schema}.${sequence.sequence} ${percent(sequence.used_percent, 2)} of ${sequence.limited_by} ${sequence.column_type ?? ''} limit ${sequence.limit}`.replace(
+                  '  ',
+                  ' ',
+                ),
+              )
+              .join(', ')}.`
+          : `${plural(measured.length, 'sequence')} measured; none near its limit.`) +
+        unreadableNote,
       fix,
       rows: [...near, ...unreadable].map((sequence) => ({ ...sequence })),
     };

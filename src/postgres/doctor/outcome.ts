@@ -1,10 +1,20 @@
 import type { CheckOutcome, CheckStatus } from './types.js';
 
-const RANK: Record<CheckStatus, number> = { 'n/a': 0, ok: 1, warn: 2, 'no permission': 3, error: 4, fail: 5 };
+const RANK: Record<CheckStatus, number> = {
+  'n/a': 0,
+  ok: 1,
+  warn: 2,
+  'no permission': 3,
+  error: 4,
+  fail: 5,
+};
 
 /** The most severe of the statuses; `ok` for an empty list. */
 export function worst(statuses: CheckStatus[]): CheckStatus {
-  return statuses.reduce<CheckStatus>((current, next) => (RANK[next] > RANK[current] ? next : current), 'ok');
+  return statuses.reduce<CheckStatus>(
+    (current, next) => (RANK[next] > RANK[current] ? next : current),
+    'ok',
+  );
 }
 
 export function notApplicable(message: string): CheckOutcome {

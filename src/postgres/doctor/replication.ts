@@ -61,8 +61,13 @@ const slotsInactive: CheckDefinition = {
       message:
         inactive.length > 0
           ? `${plural(inactive.length, 'slot')} without a consumer: ${inactive.map((slot) => slot.slot_name).join(', ')}; each keeps WAL and old row versions.`
-          : slots.length === 1 ? 'The only slot has a consumer.' : `All ${slots.length} slots have a consumer.`,
-      fix: inactive.length > 0 ? 'Reconnect the consumer, or drop the slot with opsbox pg slots drop NAME if it is abandoned.' : null,
+          : slots.length === 1
+            ? 'The only slot has a consumer.'
+            : `All ${slots.length} slots have a consumer.`,
+      fix:
+        inactive.length > 0
+          ? 'Reconnect the consumer, or drop the slot with opsbox pg slots drop NAME if it is abandoned.'
+          : null,
       rows: inactive.map(slotDetail),
     };
   },
@@ -75,7 +80,10 @@ const slotsRetained: CheckDefinition = {
   async run({ shared, client, features, thresholds }) {
     const slots = await shared('slots', () => readSlots(client, features));
     if (slots.length === 0) return notApplicable('No replication slots.');
-    const heavy = slots.filter((slot) => slot.retained_bytes !== null && slot.retained_bytes >= thresholds.slotRetainedWarnBytes);
+    const heavy = slots.filter(
+      (slot) =>
+        slot.retained_bytes !== null && slot.retained_bytes >= thresholds.slotRetainedWarnBytes,
+    );
     const total = slots.reduce((sum, slot) => sum + (slot.retained_bytes ?? 0), 0);
     return {
       status: heavy.length > 0 ? 'warn' : 'ok',
@@ -85,7 +93,10 @@ const slotsRetained: CheckDefinition = {
         heavy.length > 0
           ? `${plural(heavy.length, 'slot')} retaining at least ${bytes(thresholds.slotRetainedWarnBytes)} of WAL: ${heavy.map((slot) => `${slot.slot_name} ${bytes(slot.retained_bytes)}`).join(', ')}.`
           : `Slots retain ${bytes(total)} of WAL in total.`,
-      fix: heavy.length > 0 ? 'Catch the consumer up or drop the slot before the disk fills; set max_slot_wal_keep_size to cap it.' : null,
+      fix:
+        heavy.length > 0
+          ? 'Catch the consumer up or drop the slot before the disk fills; set max_slot_wal_keep_size to cap it.'
+          : null,
       rows: slots.map(slotDetail),
     };
   },
@@ -96,7 +107,8 @@ const slotsWalStatus: CheckDefinition = {
   group: 'replication',
   title: 'Replication slots losing WAL',
   async run({ shared, client, features }) {
-    if (!features.columns.has('pg_replication_slots.wal_status')) return notApplicable('This server has no pg_replication_slots.wal_status.');
+    if (!features.columns.has('pg_replication_slots.wal_status'))
+      return notApplicable('This server has no pg_replication_slots.wal_status.');
     const slots = await shared('slots', () => readSlots(client, features));
     if (slots.length === 0) return notApplicable('No replication slots.');
     const lost = slots.filter((slot) => slot.wal_status === 'lost');
@@ -105,16 +117,28 @@ const slotsWalStatus: CheckDefinition = {
     if (unreserved.length > 0) status = 'warn';
     if (lost.length > 0) status = 'fail';
     const parts: string[] = [];
-    if (lost.length > 0) parts.push(`lost (WAL already removed, the consumer cannot resume): ${lost.map((slot) => slot.slot_name).join(', ')}`);
-    if (unreserved.length > 0) parts.push(`unreserved (WAL will be removed at the next checkpoint): ${unreserved.map((slot) => slot.slot_name).join(', ')}`);
+    if (lost.length > 0)
+      parts.push(
+        `lost (WAL already removed, the consumer cannot resume): ${lost.map((slot) => slot.slot_name).join(', ')}`,
+      );
+    if (unreserved.length > 0)
+      parts.push(
+        `unreserved (WAL will be removed at the next checkpoint): ${unreserved.map((slot) => slot.slot_name).join(', ')}`,
+      );
     return {
       status,
       value: `${lost.length} lost, ${unreserved.length} unreserved`,
       threshold: 'wal_status reserved or extended',
-      message: parts.length > 0 ? `Slots ${parts.join('; ')}.` : `No slot is losing WAL (${plural(slots.length, 'slot')} checked).`,
-      fix: lost.length > 0
-        ? 'Drop the lost slot (opsbox pg slots drop NAME) and rebuild its consumer from a fresh copy.'
-        : unreserved.length > 0 ? 'Catch the consumer up now, or raise max_slot_wal_keep_size.' : null,
+      message:
+        parts.length > 0
+          ? `Slots ${parts.join('; ')}.`
+          : `No slot is losing WAL (${plural(slots.length, 'slot')} checked).`,
+      fix:
+        lost.length > 0
+          ? 'Drop the lost slot (opsbox pg slots drop NAME) and rebuild its consumer from a fresh copy.'
+          : unreserved.length > 0
+            ? 'Catch the consumer up now, or raise max_slot_wal_keep_size.'
+            : null,
       rows: [...lost, ...unreserved].map(slotDetail),
     };
   },
@@ -137,7 +161,8 @@ const standbys: CheckDefinition = {
   group: 'replication',
   title: 'Standbys streaming from this server',
   async run({ shared, client, features, thresholds }) {
-    if (features.inRecovery) return notApplicable('This server is a standby; see replication.standby_lag.');
+    if (features.inRecovery)
+      return notApplicable('This server is a standby; see replication.standby_lag.');
     const { rows } = await client.query(`
       SELECT application_name, client_addr::text, state, sync_state,
              pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), replay_lsn) AS replay_lag_bytes,
@@ -145,24 +170,52 @@ const standbys: CheckDefinition = {
         FROM pg_catalog.pg_stat_replication`);
     if (rows.length === 0) return notApplicable('No standby is connected.');
     if (rows.every((row) => row.state === null)) {
-      return { status: 'no permission', value: `${rows.length} hidden`, threshold: null, message: `${plural(rows.length, 'standby')} connected, but the role cannot read their state.`, fix: 'GRANT pg_monitor TO the role running opsbox.', rows: [] };
+      return {
+        status: 'no permission',
+        value: `${rows.length} hidden`,
+        threshold: null,
+        message: `${plural(rows.length, 'standby')} connected, but the role cannot read their state.`,
+        fix: 'GRANT pg_monitor TO the role running opsbox.',
+        rows: [],
+      };
     }
-    const statuses = rows.map((row) => lagStatus(num(row.replay_lag_bytes), num(row.replay_lag_seconds), thresholds));
+    const statuses = rows.map((row) =>
+      lagStatus(num(row.replay_lag_bytes), num(row.replay_lag_seconds), thresholds),
+    );
     const maxBytes = Math.max(...rows.map((row) => num(row.replay_lag_bytes) ?? 0));
     return {
       status: worst(statuses),
       value: bytes(maxBytes),
       threshold: `warn ≥ ${bytes(thresholds.standbyLagWarnBytes)} or ${thresholds.standbyLagWarnSeconds} s`,
       message: `${plural(rows.length, 'standby')} connected; the furthest behind is ${bytes(maxBytes)} from replay.`,
-      fix: worst(statuses) === 'ok' ? null : 'Check the standby for I/O load, long queries holding replay (hot_standby_feedback, max_standby_streaming_delay) or a slow network.',
-      rows: rows.map((row, index) => ({ ...row, replay_lag_bytes: num(row.replay_lag_bytes), status: statuses[index] })),
+      fix:
+        worst(statuses) === 'ok'
+          ? null
+          : 'Check the standby for I/O load, long queries holding replay (hot_standby_feedback, max_standby_streaming_delay) or a slow network.',
+      rows: rows.map((row, index) => ({
+        ...row,
+        replay_lag_bytes: num(row.replay_lag_bytes),
+        status: statuses[index],
+      })),
     };
   },
 };
 
-function lagStatus(lagBytes: number | null, lagSeconds: number | null, thresholds: Parameters<CheckDefinition['run']>[0]['thresholds']): CheckStatus {
-  if ((lagBytes ?? 0) >= thresholds.standbyLagFailBytes || (lagSeconds ?? 0) >= thresholds.standbyLagFailSeconds) return 'fail';
-  if ((lagBytes ?? 0) >= thresholds.standbyLagWarnBytes || (lagSeconds ?? 0) >= thresholds.standbyLagWarnSeconds) return 'warn';
+function lagStatus(
+  lagBytes: number | null,
+  lagSeconds: number | null,
+  thresholds: Parameters<CheckDefinition['run']>[0]['thresholds'],
+): CheckStatus {
+  if (
+    (lagBytes ?? 0) >= thresholds.standbyLagFailBytes ||
+    (lagSeconds ?? 0) >= thresholds.standbyLagFailSeconds
+  )
+    return 'fail';
+  if (
+    (lagBytes ?? 0) >= thresholds.standbyLagWarnBytes ||
+    (lagSeconds ?? 0) >= thresholds.standbyLagWarnSeconds
+  )
+    return 'warn';
   return 'ok';
 }
 
@@ -185,16 +238,26 @@ const standbyLag: CheckDefinition = {
     const status = row.paused ? 'warn' : lagStatus(replayBytes, lagSeconds, thresholds);
     let fix: string | null = null;
     if (row.paused) fix = 'SELECT pg_wal_replay_resume();';
-    else if (status !== 'ok') fix = 'Look for long queries on the standby that conflict with replay, or I/O saturation.';
+    else if (status !== 'ok')
+      fix = 'Look for long queries on the standby that conflict with replay, or I/O saturation.';
     return {
       status,
       value: `${bytes(replayBytes)}, ${seconds(lagSeconds ?? 0)}`,
       threshold: `warn ≥ ${bytes(thresholds.standbyLagWarnBytes)} or ${thresholds.standbyLagWarnSeconds} s; fail ≥ ${bytes(thresholds.standbyLagFailBytes)} or ${thresholds.standbyLagFailSeconds} s`,
       message: row.paused
         ? 'WAL replay is paused.'
-        : waiting ? `${bytes(replayBytes)} received but not replayed; replay is ${seconds(lagSeconds ?? 0)} behind.` : 'Replay has caught up with the received WAL.',
+        : waiting
+          ? `${bytes(replayBytes)} received but not replayed; replay is ${seconds(lagSeconds ?? 0)} behind.`
+          : 'Replay has caught up with the received WAL.',
       fix,
-      rows: [{ replay_lag_bytes: replayBytes, replay_lag_seconds: lagSeconds, seconds_since_last_replayed_transaction: num(row.since_last_replay), paused: row.paused }],
+      rows: [
+        {
+          replay_lag_bytes: replayBytes,
+          replay_lag_seconds: lagSeconds,
+          seconds_since_last_replayed_transaction: num(row.since_last_replay),
+          paused: row.paused,
+        },
+      ],
     };
   },
 };
@@ -214,14 +277,22 @@ const walReceiver: CheckDefinition = {
         status: 'fail',
         value: 'not running',
         threshold: 'streaming',
-        message: 'No WAL receiver is running: the standby receives nothing from the primary (or it replays from an archive only).',
+        message:
+          'No WAL receiver is running: the standby receives nothing from the primary (or it replays from an archive only).',
         fix: 'Check primary_conninfo and the standby log; the primary may be down or reject the connection.',
         rows: [],
       };
     }
     const row = rows[0];
     if (row.status === null) {
-      return { status: 'no permission', value: null, threshold: 'streaming', message: 'A WAL receiver runs, but the role cannot read its status.', fix: 'GRANT pg_monitor TO the role running opsbox.', rows: [] };
+      return {
+        status: 'no permission',
+        value: null,
+        threshold: 'streaming',
+        message: 'A WAL receiver runs, but the role cannot read its status.',
+        fix: 'GRANT pg_monitor TO the role running opsbox.',
+        rows: [],
+      };
     }
     const streaming = row.status === 'streaming';
     return {
@@ -232,9 +303,25 @@ const walReceiver: CheckDefinition = {
         ? `Streaming from ${row.sender_host}:${row.sender_port}${row.slot_name ? ` through slot ${row.slot_name}` : ''}; last message ${seconds(num(row.silent_seconds) ?? 0)} ago.`
         : `The WAL receiver is ${row.status}, not streaming.`,
       fix: streaming ? null : 'Check the standby log and that the primary is reachable.',
-      rows: [{ pid: row.pid, status: row.status, sender_host: row.sender_host, sender_port: row.sender_port, slot_name: row.slot_name, silent_seconds: num(row.silent_seconds) }],
+      rows: [
+        {
+          pid: row.pid,
+          status: row.status,
+          sender_host: row.sender_host,
+          sender_port: row.sender_port,
+          slot_name: row.slot_name,
+          silent_seconds: num(row.silent_seconds),
+        },
+      ],
     };
   },
 };
 
-export const REPLICATION_CHECKS: CheckDefinition[] = [slotsInactive, slotsRetained, slotsWalStatus, standbys, standbyLag, walReceiver];
+export const REPLICATION_CHECKS: CheckDefinition[] = [
+  slotsInactive,
+  slotsRetained,
+  slotsWalStatus,
+  standbys,
+  standbyLag,
+  walReceiver,
+];

@@ -13,7 +13,9 @@ const walLevel: CheckDefinition = {
       status: ok ? 'ok' : 'warn',
       value: level,
       threshold: 'replica or logical',
-      message: ok ? `wal_level is ${level}.` : 'wal_level is minimal: no standby, no point-in-time recovery and no pg_basebackup.',
+      message: ok
+        ? `wal_level is ${level}.`
+        : 'wal_level is minimal: no standby, no point-in-time recovery and no pg_basebackup.',
       fix: ok ? null : "ALTER SYSTEM SET wal_level = 'replica'; then restart the server.",
       rows: [],
     };
@@ -33,7 +35,8 @@ const logicalReplication: CheckDefinition = {
     const row = rows[0];
     const problems: string[] = [];
     if (row.wal_level !== 'logical') problems.push(`wal_level is ${row.wal_level}, not logical`);
-    if (row.max_slots <= row.used_slots) problems.push(`all ${row.max_slots} replication slots are in use`);
+    if (row.max_slots <= row.used_slots)
+      problems.push(`all ${row.max_slots} replication slots are in use`);
     if (row.max_senders === 0) problems.push('max_wal_senders is 0');
     const ready = problems.length === 0;
     return {
@@ -43,8 +46,17 @@ const logicalReplication: CheckDefinition = {
       message: ready
         ? `Ready: ${row.max_slots - row.used_slots} of ${row.max_slots} slots free, max_wal_senders ${row.max_senders}.`
         : `Not ready for logical replication: ${problems.join('; ')}.`,
-      fix: ready ? null : "ALTER SYSTEM SET wal_level = 'logical' (and raise max_replication_slots if full); then restart the server.",
-      rows: [{ wal_level: row.wal_level, max_replication_slots: row.max_slots, used_slots: row.used_slots, max_wal_senders: row.max_senders }],
+      fix: ready
+        ? null
+        : "ALTER SYSTEM SET wal_level = 'logical' (and raise max_replication_slots if full); then restart the server.",
+      rows: [
+        {
+          wal_level: row.wal_level,
+          max_replication_slots: row.max_slots,
+          used_slots: row.used_slots,
+          max_wal_senders: row.max_senders,
+        },
+      ],
     };
   },
 };
@@ -63,13 +75,21 @@ const connections: CheckDefinition = {
         FROM pg_catalog.pg_stat_activity`);
     const { used, max, reserved } = rows[0];
     const share = (100 * used) / max;
-    const status = share >= thresholds.connectionsFailPercent ? 'fail' : share >= thresholds.connectionsWarnPercent ? 'warn' : 'ok';
+    const status =
+      share >= thresholds.connectionsFailPercent
+        ? 'fail'
+        : share >= thresholds.connectionsWarnPercent
+          ? 'warn'
+          : 'ok';
     return {
       status,
       value: percent(share),
       threshold: `warn ≥ ${thresholds.connectionsWarnPercent}%, fail ≥ ${thresholds.connectionsFailPercent}%`,
       message: `${used} of ${max} connections in use (${reserved} reserved for superusers).`,
-      fix: status === 'ok' ? null : 'Put a connection pooler (PgBouncer) in front, or close idle sessions; raising max_connections costs memory.',
+      fix:
+        status === 'ok'
+          ? null
+          : 'Put a connection pooler (PgBouncer) in front, or close idle sessions; raising max_connections costs memory.',
       rows: [{ used, max_connections: max, superuser_reserved_connections: reserved }],
     };
   },
@@ -86,13 +106,22 @@ const trackIoTiming: CheckDefinition = {
       status: on ? 'ok' : 'warn',
       value: rows[0].value,
       threshold: 'on',
-      message: on ? 'track_io_timing is on: read and write times are recorded.' : 'track_io_timing is off: pg_stat_statements and EXPLAIN cannot show time spent on I/O.',
-      fix: on ? null : 'ALTER SYSTEM SET track_io_timing = on; SELECT pg_reload_conf(); (check the timer cost with pg_test_timing first).',
+      message: on
+        ? 'track_io_timing is on: read and write times are recorded.'
+        : 'track_io_timing is off: pg_stat_statements and EXPLAIN cannot show time spent on I/O.',
+      fix: on
+        ? null
+        : 'ALTER SYSTEM SET track_io_timing = on; SELECT pg_reload_conf(); (check the timer cost with pg_test_timing first).',
       rows: [],
     };
   },
 };
 
-export const SETTINGS_CHECKS: CheckDefinition[] = [walLevel, logicalReplication, connections, trackIoTiming];
+export const SETTINGS_CHECKS: CheckDefinition[] = [
+  walLevel,
+  logicalReplication,
+  connections,
+  trackIoTiming,
+];
 
 export { num };

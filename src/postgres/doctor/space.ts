@@ -24,7 +24,12 @@ export async function readDatabaseSizes(client: pg.Client): Promise<DatabaseSize
       LEFT JOIN pg_catalog.pg_stat_database s ON s.datid = d.oid
      WHERE d.datallowconn
      ORDER BY d.datname`);
-  return rows.map((row) => ({ database: row.database, bytes: num(row.bytes), temp_files: num(row.temp_files), temp_bytes: num(row.temp_bytes) }));
+  return rows.map((row) => ({
+    database: row.database,
+    bytes: num(row.bytes),
+    temp_files: num(row.temp_files),
+    temp_bytes: num(row.temp_bytes),
+  }));
 }
 
 export interface RelationSize {
@@ -61,7 +66,11 @@ export async function readRelationSizes(client: pg.Client, limit = 20): Promise<
       ORDER BY total_bytes DESC, nspname, relname`,
     [limit],
   );
-  const kinds: Record<string, RelationSize['kind']> = { r: 'table', m: 'materialized view', p: 'partitioned table' };
+  const kinds: Record<string, RelationSize['kind']> = {
+    r: 'table',
+    m: 'materialized view',
+    p: 'partitioned table',
+  };
   return rows.map((row) => ({
     schema: row.schema,
     table: row.table,
@@ -190,7 +199,15 @@ const relationSizes: CheckDefinition = {
   title: 'Largest tables (heap, TOAST, indexes)',
   async run({ shared, client }) {
     const sizes = await readRelationSizes(client, 10);
-    if (sizes.length === 0) return { status: 'n/a', value: null, threshold: null, message: 'No user tables in this database.', fix: null, rows: [] };
+    if (sizes.length === 0)
+      return {
+        status: 'n/a',
+        value: null,
+        threshold: null,
+        message: 'No user tables in this database.',
+        fix: null,
+        rows: [],
+      };
     const largest = sizes[0]!;
     return {
       status: 'ok',
@@ -208,18 +225,28 @@ const tempFiles: CheckDefinition = {
   group: 'space',
   title: 'Temporary files per database',
   async run({ shared, client, thresholds }) {
-    const sizes = (await shared('databaseSizes', () => readDatabaseSizes(client))).filter((row) => row.temp_files !== null);
+    const sizes = (await shared('databaseSizes', () => readDatabaseSizes(client))).filter(
+      (row) => row.temp_files !== null,
+    );
     const heavy = sizes.filter((row) => (row.temp_bytes ?? 0) >= thresholds.tempBytesWarn);
     const total = sizes.reduce((sum, row) => sum + (row.temp_bytes ?? 0), 0);
     return {
       status: heavy.length > 0 ? 'warn' : 'ok',
       value: bytes(total),
       threshold: `warn ≥ ${bytes(thresholds.tempBytesWarn)} per database since the statistics reset`,
-      message: heavy.length > 0
-        ? `Queries spilled to disk: ${heavy.map((row) => `${row.database} ${plural(row.temp_files ?? 0, 'file')}, ${bytes(row.temp_bytes)}`).join('; ')}.`
-        : `Temporary files since the statistics reset: ${bytes(total)} in total.`,
-      fix: heavy.length > 0 ? 'Find the sorting and hashing queries (log_temp_files, pg_stat_statements temp_blks_written) and raise work_mem for them.' : null,
-      rows: sizes.map((row) => ({ database: row.database, temp_files: row.temp_files, temp_bytes: row.temp_bytes })),
+      message:
+        heavy.length > 0
+          ? `Queries spilled to disk: ${heavy.map((row) => `${row.database} ${plural(row.temp_files ?? 0, 'file')}, ${bytes(row.temp_bytes)}`).join('; ')}.`
+          : `Temporary files since the statistics reset: ${bytes(total)} in total.`,
+      fix:
+        heavy.length > 0
+          ? 'Find the sorting and hashing queries (log_temp_files, pg_stat_statements temp_blks_written) and raise work_mem for them.'
+          : null,
+      rows: sizes.map((row) => ({
+        database: row.database,
+        temp_files: row.temp_files,
+        temp_bytes: row.temp_bytes,
+      })),
     };
   },
 };
@@ -232,8 +259,20 @@ const tableBloat: CheckDefinition = {
     const { rows } = await client.query(TABLE_BLOAT_SQL);
     const unreadable = rows.filter((row) => !row.readable).length;
     const estimated = rows.filter((row) => row.estimated).map(toEstimate);
-    const bloated = estimated.filter((row) => row.bloat_bytes >= thresholds.bloatWarnBytes && row.bloat_percent >= thresholds.bloatWarnPercent);
-    return bloatOutcome('table', bloated, estimated.length, rows.length - estimated.length, unreadable, thresholds, 'VACUUM FULL or pg_repack the table (VACUUM FULL locks it); then tune autovacuum for it.');
+    const bloated = estimated.filter(
+      (row) =>
+        row.bloat_bytes >= thresholds.bloatWarnBytes &&
+        row.bloat_percent >= thresholds.bloatWarnPercent,
+    );
+    return bloatOutcome(
+      'table',
+      bloated,
+      estimated.length,
+      rows.length - estimated.length,
+      unreadable,
+      thresholds,
+      'VACUUM FULL or pg_repack the table (VACUUM FULL locks it); then tune autovacuum for it.',
+    );
   },
 };
 
@@ -245,8 +284,20 @@ const indexBloat: CheckDefinition = {
     const { rows } = await client.query(INDEX_BLOAT_SQL);
     const unreadable = rows.filter((row) => !row.readable).length;
     const estimated = rows.filter((row) => row.estimated).map(toEstimate);
-    const bloated = estimated.filter((row) => row.bloat_bytes >= thresholds.bloatWarnBytes && row.bloat_percent >= thresholds.bloatWarnPercent);
-    return bloatOutcome('index', bloated, estimated.length, rows.length - estimated.length, unreadable, thresholds, 'REINDEX INDEX CONCURRENTLY the index.');
+    const bloated = estimated.filter(
+      (row) =>
+        row.bloat_bytes >= thresholds.bloatWarnBytes &&
+        row.bloat_percent >= thresholds.bloatWarnPercent,
+    );
+    return bloatOutcome(
+      'index',
+      bloated,
+      estimated.length,
+      rows.length - estimated.length,
+      unreadable,
+      thresholds,
+      'REINDEX INDEX CONCURRENTLY the index.',
+    );
   },
 };
 
@@ -261,22 +312,40 @@ function bloatOutcome(
 ) {
   const threshold = `warn ≥ ${bytes(thresholds.bloatWarnBytes)} and ≥ ${thresholds.bloatWarnPercent}%`;
   if (estimated === 0 && unreadable > 0) {
-    return { status: 'no permission' as CheckStatus, value: null, threshold, message: `No ${kind} statistics are readable: pg_stats hides tables the role cannot SELECT.`, fix: 'Run the doctor as the tables\' owner or a role with SELECT on them.', rows: [] };
+    return {
+      status: 'no permission' as CheckStatus,
+      value: null,
+      threshold,
+      message: `No ${kind} statistics are readable: pg_stats hides tables the role cannot SELECT.`,
+      fix: "Run the doctor as the tables' owner or a role with SELECT on them.",
+      rows: [],
+    };
   }
-  const notes = skipped > 0
-    ? ` ${plural(skipped, kind)} not estimated: ${unreadable > 0 ? `${unreadable} not readable by the role, ` : ''}${skipped - unreadable} without statistics (run ANALYZE).`
-    : '';
+  const notes =
+    skipped > 0
+      ? ` ${plural(skipped, kind)} not estimated: ${unreadable > 0 ? `${unreadable} not readable by the role, ` : ''}${skipped - unreadable} without statistics (run ANALYZE).`
+      : '';
   const total = bloated.reduce((sum, row) => sum + row.bloat_bytes, 0);
   return {
     status: (bloated.length > 0 ? 'warn' : 'ok') as CheckStatus,
     value: bytes(total),
     threshold,
-    message: (bloated.length > 0
-      ? `${plural(bloated.length, kind, kind === 'index' ? 'indexes' : 'tables')} with an estimated ${bytes(total)} of bloat.`
-      : `No ${kind} above the threshold among ${estimated} estimated.`) + notes,
+    message:
+      (bloated.length > 0
+        ? `${plural(bloated.length, kind, kind === 'index' ? 'indexes' : 'tables')} with an estimated ${bytes(total)} of bloat.`
+        : `No ${kind} above the threshold among ${estimated} estimated.`) + notes,
     fix: bloated.length > 0 ? fix : null,
-    rows: bloated.sort((a, b) => b.bloat_bytes - a.bloat_bytes).slice(0, 50).map((row) => ({ ...row })),
+    rows: bloated
+      .sort((a, b) => b.bloat_bytes - a.bloat_bytes)
+      .slice(0, 50)
+      .map((row) => ({ ...row })),
   };
 }
 
-export const SPACE_CHECKS: CheckDefinition[] = [databaseSizes, relationSizes, tempFiles, tableBloat, indexBloat];
+export const SPACE_CHECKS: CheckDefinition[] = [
+  databaseSizes,
+  relationSizes,
+  tempFiles,
+  tableBloat,
+  indexBloat,
+];

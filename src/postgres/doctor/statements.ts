@@ -21,7 +21,11 @@ export interface TopQuery {
  * pg_stat_statements 1.8 split total_time into total_plan_time and
  * total_exec_time.
  */
-export async function readTopQueries(client: pg.Client, features: Features, limit = 10): Promise<TopQuery[]> {
+export async function readTopQueries(
+  client: pg.Client,
+  features: Features,
+  limit = 10,
+): Promise<TopQuery[]> {
   const statements = features.statements!;
   const split = versionAtLeast(statements.version, '1.8');
   const total = split ? 'total_plan_time + total_exec_time' : 'total_time';
@@ -45,7 +49,9 @@ export async function readTopQueries(client: pg.Client, features: Features, limi
     rows: Number(row.rows),
     shared_blks_hit: Number(row.shared_blks_hit),
     shared_blks_read: Number(row.shared_blks_read),
-    query: String(row.query ?? '').replace(/\s+/g, ' ').slice(0, 300),
+    query: String(row.query ?? '')
+      .replace(/\s+/g, ' ')
+      .slice(0, 300),
   }));
 }
 
@@ -55,17 +61,25 @@ const topQueries: CheckDefinition = {
   title: 'Top queries (pg_stat_statements)',
   async run({ client, features, thresholds }) {
     if (!features.statements) {
-      return notApplicable('pg_stat_statements is not installed in this database: add it to shared_preload_libraries, restart, then CREATE EXTENSION pg_stat_statements.');
+      return notApplicable(
+        'pg_stat_statements is not installed in this database: add it to shared_preload_libraries, restart, then CREATE EXTENSION pg_stat_statements.',
+      );
     }
     let top: TopQuery[];
     try {
       top = await readTopQueries(client, features, 20);
     } catch (error) {
       // The extension exists but the library was not preloaded (SQLSTATE 55000).
-      if ((error as { code?: string }).code === '55000') return notApplicable(`pg_stat_statements ${features.statements.version} is installed but not loaded: add it to shared_preload_libraries and restart.`);
+      if ((error as { code?: string }).code === '55000')
+        return notApplicable(
+          `pg_stat_statements ${features.statements.version} is installed but not loaded: add it to shared_preload_libraries and restart.`,
+        );
       throw error;
     }
-    const slow = top.filter((query) => query.mean_ms >= thresholds.slowQueryMeanMs && query.calls >= thresholds.slowQueryMinCalls);
+    const slow = top.filter(
+      (query) =>
+        query.mean_ms >= thresholds.slowQueryMeanMs && query.calls >= thresholds.slowQueryMinCalls,
+    );
     // Without pg_read_all_stats, other roles' statements show this text instead of the query.
     const hidden = top.filter((query) => query.query === '<insufficient privilege>').length;
     if (hidden > 0 && slow.length === 0) {
@@ -82,10 +96,14 @@ const topQueries: CheckDefinition = {
       status: slow.length > 0 ? 'warn' : 'ok',
       value: slow.length > 0 ? `${slow.length} slow` : `${top.length} listed`,
       threshold: `warn: mean ≥ ${thresholds.slowQueryMeanMs} ms over ≥ ${thresholds.slowQueryMinCalls} calls`,
-      message: slow.length > 0
-        ? `${plural(slow.length, 'frequent query', 'frequent queries')} averaging at least ${thresholds.slowQueryMeanMs} ms, using pg_stat_statements ${features.statements.version}.`
-        : `No frequent slow query among the top ${top.length} (pg_stat_statements ${features.statements.version}).`,
-      fix: slow.length > 0 ? 'EXPLAIN (ANALYZE, BUFFERS) the slow queries and index what they filter on.' : null,
+      message:
+        slow.length > 0
+          ? `${plural(slow.length, 'frequent query', 'frequent queries')} averaging at least ${thresholds.slowQueryMeanMs} ms, using pg_stat_statements ${features.statements.version}.`
+          : `No frequent slow query among the top ${top.length} (pg_stat_statements ${features.statements.version}).`,
+      fix:
+        slow.length > 0
+          ? 'EXPLAIN (ANALYZE, BUFFERS) the slow queries and index what they filter on.'
+          : null,
       rows: top.slice(0, 10).map((query) => ({ ...query, slow: slow.includes(query) })),
     };
   },

@@ -9,7 +9,15 @@ import type { Features } from '../features.js';
  */
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'n/a' | 'no permission' | 'error';
 
-export type CheckGroup = 'settings' | 'replication' | 'space' | 'cache' | 'indexes' | 'activity' | 'maintenance' | 'queries';
+export type CheckGroup =
+  | 'settings'
+  | 'replication'
+  | 'space'
+  | 'cache'
+  | 'indexes'
+  | 'activity'
+  | 'maintenance'
+  | 'queries';
 
 export interface CheckResult {
   /** Stable id such as `replication.slot_wal_status`. */
