@@ -3,7 +3,7 @@ import { createUser, listUsers, type AccessLevel } from '../../postgres/index.js
 import type { CommandSpec } from '../command.js';
 import { info, printJson, printTable, readStdin } from '../output.js';
 import { CONNECTION_OPTIONS, connectionOptions, isUrl, JSON_OPTION } from './common.js';
-import { promptPassword } from './prompt.js';
+import { promptHidden } from '../prompt.js';
 
 export const usersCommand: CommandSpec = {
   name: 'users <action> [name] [url]',
@@ -75,7 +75,7 @@ export const usersCommand: CommandSpec = {
       throw new UserError('usage', 'Choose the access level: --readonly, --readwrite or --admin.');
 
     const password = process.stdin.isTTY
-      ? await promptPassword(`Password for ${second}: `)
+      ? await promptHidden(`Password for ${second}: `, 'Cancelled; no role was created.')
       : (await readStdin()).replace(/\r?\n$/, '');
     const result = await createUser({
       ...connectionOptions(input, third),

@@ -5,7 +5,7 @@ import { UserError, errorMessage } from '../../core/errors.js';
 import { SecretStore } from '../../secrets/store.js';
 import type { CommandSpec } from '../command.js';
 import { info, printJson, readStdin } from '../output.js';
-import { promptHidden } from './prompt.js';
+import { promptHidden } from '../prompt.js';
 
 export const setCommand: CommandSpec = {
   name: 'set [name]',
@@ -48,7 +48,8 @@ export const setCommand: CommandSpec = {
 
 async function readValue(name: string, body: string | undefined): Promise<string> {
   if (body !== undefined) return body;
-  if (process.stdin.isTTY) return promptHidden(`Value for ${name.toUpperCase()}: `);
+  if (process.stdin.isTTY)
+    return promptHidden(`Value for ${name.toUpperCase()}: `, 'Cancelled; no secret was stored.');
   return (await readStdin()).replace(/\r?\n$/, '');
 }
 

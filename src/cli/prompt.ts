@@ -1,10 +1,11 @@
-import { UserError } from '../../core/errors.js';
+import { UserError } from '../core/errors.js';
 
 /**
- * Reads one line from the terminal without echoing it. Raw mode delivers each
- * key press, so Enter ends the value, Backspace edits it and Ctrl+C cancels.
+ * Reads a password or secret from the terminal without echoing it. Raw mode
+ * delivers each key press, so Enter ends the value, Backspace edits it and
+ * Ctrl+C cancels with `cancelledMessage`.
  */
-export async function promptHidden(question: string): Promise<string> {
+export async function promptHidden(question: string, cancelledMessage: string): Promise<string> {
   const stdin = process.stdin;
   // Echo goes off before the question appears, so keys typed at once are not shown.
   stdin.setRawMode(true);
@@ -21,7 +22,7 @@ export async function promptHidden(question: string): Promise<string> {
           }
           if (char === '\u0003') {
             stdin.off('data', onData);
-            return reject(new UserError('cancelled', 'Cancelled; no secret was stored.'));
+            return reject(new UserError('cancelled', cancelledMessage));
           }
           if (char === '\u007f' || char === '\b') value = value.slice(0, -1);
           else value += char;
