@@ -44,7 +44,7 @@ export async function buildProgram(argv: string[]): Promise<Command> {
   return program;
 }
 
-/** The first argument that is not a global option: the command or group invoked. */
+/** Returns the first argument that is not a global option: the command or group invoked. */
 function invokedCommand(argv: string[]): string | undefined {
   for (let i = 2; i < argv.length; i++) {
     const arg = argv[i]!;

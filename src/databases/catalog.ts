@@ -65,7 +65,7 @@ export class DatabaseCatalog {
     this.context.dataDir.ensure(LAYOUT.databases);
     const file = this.fileFor(name);
     // A file left behind by a crash between these two steps is adopted: it
-    // holds no catalog row, so no user can have written to it since.
+    // has no catalog row, so no user can have written to it since.
     const db = new Database(file);
     db.close();
     const record: DatabaseRecord = {

@@ -189,9 +189,9 @@ function runOne(
 }
 
 /**
- * Runs a script's own BEGIN, COMMIT, END and ROLLBACK as a savepoint and
- * returns true; returns false for every other statement, SAVEPOINT, RELEASE
- * and ROLLBACK TO included, which work inside the wrapping transaction.
+ * Runs a script's own BEGIN, COMMIT, END or ROLLBACK as a savepoint and
+ * returns true. Returns false for every other statement, including SAVEPOINT,
+ * RELEASE and ROLLBACK TO, because those work inside the wrapping transaction.
  */
 function runScriptTransactionControl(
   db: Database.Database,

@@ -65,10 +65,9 @@ export function readScriptFile(file: string): string {
 }
 
 /**
- * The sqlite3 shell reads its input line by line and drops the `\r` before
- * each `\n` (observed with sqlite3 3.40.1 on Linux), so a string literal that
- * spans CRLF lines is stored with `\n` alone. Scripts get the same treatment
- * so that a file loads to the same data as with `sqlite3 db < file`.
+ * Replaces each CRLF with LF, as the sqlite3 shell does when it reads input
+ * line by line (observed with sqlite3 3.40.1 on Linux). A string literal that
+ * spans CRLF lines is then stored with `\n` alone, as with `sqlite3 db < file`.
  */
 export function normalizeLineEndings(script: string): string {
   if (!script.includes('\r')) return script;

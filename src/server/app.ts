@@ -16,7 +16,7 @@ export interface ApiError {
   message: string;
 }
 
-/** The Cloudflare v4 envelope that every JSON API response uses. */
+/** Wraps a result in the Cloudflare v4 envelope that every JSON API response uses. */
 export function envelope<T>(result: T, errors: ApiError[] = [], messages: string[] = []) {
   return { success: errors.length === 0, errors, messages, result };
 }

@@ -63,9 +63,9 @@ describe('db lifecycle', () => {
     assert.equal(details.file_size, 8192);
     assert.equal(details.num_tables, 1);
 
-    const refused = cli(['db', 'delete', 'alpha']);
-    assert.equal(refused.code, 2);
-    assert.match(refused.stderr, /pass --yes/);
+    const unconfirmed = cli(['db', 'delete', 'alpha']);
+    assert.equal(unconfirmed.code, 2);
+    assert.match(unconfirmed.stderr, /pass --yes/);
     ok(['db', 'delete', 'alpha', '-y']);
     assert.deepEqual(json(['db', 'list']), []);
   });
@@ -405,7 +405,7 @@ describe('backups', () => {
     assert.equal(kept.length, 2);
     assert.equal(kept[1].id, restored.previous.id);
 
-    // The backup taken before the restore holds the state it replaced.
+    // The backup taken before the restore contains the state it replaced.
     ok(['db', 'backup', 'restore', 'chinook', restored.previous.id, '--yes']);
     assert.equal(count('chinook', 'InvoiceLine'), 0);
     ok(['db', 'backup', 'restore', 'chinook', '--from-file', downloaded, '--yes']);
