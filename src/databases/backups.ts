@@ -111,9 +111,9 @@ export class BackupService {
 
   /**
    * Replaces the database with a backup (or any SQLite file). It first checks
-   * the candidate, then backs up the current database, then swaps the file
-   * in with an atomic rename while holding an exclusive lock, so no writer
-   * is mid-transaction and no hot journal can be replayed onto the new file.
+   * the candidate and backs up the current database. Then it renames the new
+   * file in while holding an exclusive lock, so no writer is mid-transaction
+   * and no hot journal can be replayed onto the new file.
    */
   restore(
     nameOrId: string,
