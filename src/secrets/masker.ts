@@ -2,11 +2,11 @@
 export const MASK = '***';
 
 /**
- * Variants shorter than this are not masked on their own: a two-character
- * base64 fragment would mask unrelated text everywhere. The plain value is
- * always masked, whatever its length.
+ * Forms shorter than this many characters are not masked, because masking the
+ * value "7" would replace every 7 in every log line. The limit applies alike
+ * to the value, to each line of a multi-line value and to each encoded form.
  */
-const MIN_DERIVED_LENGTH = 4;
+export const MIN_MASK_LENGTH = 4;
 
 /**
  * Replaces every registered secret, and the encoded forms in which a secret
@@ -21,9 +21,12 @@ export class Masker {
     for (const value of values) this.add(value);
   }
 
-  /** Registers a secret value; empty and whitespace-only values are ignored. */
+  /**
+   * Registers a secret value. Values that `isMaskable` rejects are ignored,
+   * and so are the forms shorter than `MIN_MASK_LENGTH` of a longer value.
+   */
   add(value: string): void {
-    if (value.trim() === '') return;
+    if (!isMaskable(value)) return;
     for (const variant of secretVariants(value)) this.patterns.add(variant);
     this.regex = undefined;
   }
@@ -71,25 +74,38 @@ function escapeRegex(text: string): string {
 }
 
 /**
+ * Returns whether a value is long enough to be masked: at least
+ * `MIN_MASK_LENGTH` characters, not counting leading and trailing whitespace.
+ */
+export function isMaskable(value: string): boolean {
+  return characterCount(value.trim()) >= MIN_MASK_LENGTH;
+}
+
+/**
  * Lists the forms of a secret to mask: the value and each trimmed line of a
  * multi-line value, then their encodings. The encodings are base64 (standard
  * and URL-safe, at each of the three byte alignments inside a longer base64
- * text), JSON, URL, XML and shell escapes, and hex in both cases.
+ * text), JSON, URL, XML and shell escapes, and hex in both cases. Forms
+ * shorter than `MIN_MASK_LENGTH` are left out, so a value that `isMaskable`
+ * rejects has no forms at all.
  */
 export function secretVariants(value: string): string[] {
-  const variants = new Set<string>([value]);
-  const derived = new Set<string>();
-  for (const line of value.split(/\r?\n/)) {
-    const trimmed = line.trim();
-    if (trimmed !== '') variants.add(trimmed);
+  if (!isMaskable(value)) return [];
+  const plain = new Set<string>([value]);
+  for (const line of value.split(/\r?\n/)) plain.add(line.trim());
+
+  const variants = new Set<string>();
+  for (const form of plain) {
+    if (characterCount(form) < MIN_MASK_LENGTH) continue;
+    variants.add(form);
+    for (const encoded of encodedForms(form)) variants.add(encoded);
   }
-  for (const form of [...variants]) {
-    for (const encoded of encodedForms(form)) derived.add(encoded);
-  }
-  for (const form of derived) {
-    if (form.length >= MIN_DERIVED_LENGTH) variants.add(form);
-  }
-  return [...variants];
+  return [...variants].filter((form) => characterCount(form) >= MIN_MASK_LENGTH);
+}
+
+/** Counts Unicode code points rather than UTF-16 code units. */
+function characterCount(text: string): number {
+  return [...text].length;
 }
 
 function encodedForms(value: string): string[] {

@@ -79,6 +79,15 @@ describe('opsbox secret', () => {
     );
   });
 
+  it('warns that a short value is not masked', () => {
+    const result = check(runCli(['secret', 'set', 'PIN', '--body', '7'], { dataDir }));
+    assert.equal(
+      result.stderr,
+      'Stored secret PIN.\n' +
+        'Warning: secret PIN is shorter than 4 characters, so workflow runs do not mask it in logs and outputs.\n',
+    );
+  });
+
   it('rejects an empty value', () => {
     const result = check(runCli(['secret', 'set', 'EMPTY'], { dataDir, input: '\n' }), 3);
     assert.match(result.stderr, /Secret "EMPTY" has an empty value/);

@@ -60,7 +60,7 @@ describe('Masker', () => {
   });
 
   it('masks the longer of two overlapping secrets whole', () => {
-    const masker = new Masker(['abc', 'abcdef']);
+    const masker = new Masker(['abcd', 'abcdef']);
     assert.equal(masker.mask('xabcdefx'), `x${MASK}x`);
   });
 
@@ -73,8 +73,26 @@ describe('Masker', () => {
   });
 
   it('does not mask short derived fragments', () => {
-    const variants = secretVariants('ab');
-    assert.ok(variants.includes('ab'));
-    assert.ok(variants.every((variant) => variant === 'ab' || variant.length >= 4));
+    const variants = secretVariants('abcd');
+    assert.ok(variants.includes('abcd'));
+    assert.ok(variants.every((variant) => variant.length >= 4));
+  });
+
+  it('skips values shorter than 4 characters', () => {
+    const masker = new Masker(['7', 'ab', ' xyz ']);
+    assert.equal(masker.size, 0);
+    assert.equal(masker.mask('build 17 of 27 took 7s'), 'build 17 of 27 took 7s');
+    assert.deepEqual(secretVariants('7'), []);
+  });
+
+  it('masks a 4-character value', () => {
+    const masker = new Masker(['1234']);
+    assert.equal(masker.mask('pin 1234, build 12'), `pin ${MASK}, build 12`);
+  });
+
+  it('skips short lines of a multi-line value', () => {
+    const masker = new Masker(['{\n  "token": "k3y-value"\n}']);
+    assert.equal(masker.mask('"token": "k3y-value"'), MASK);
+    assert.equal(masker.mask('{ok} and {}'), '{ok} and {}');
   });
 });

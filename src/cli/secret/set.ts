@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 
 import { UserError, errorMessage } from '../../core/errors.js';
+import { MIN_MASK_LENGTH, isMaskable } from '../../secrets/masker.js';
 import { SecretStore } from '../../secrets/store.js';
 import type { CommandSpec } from '../command.js';
 import { info, printJson, readStdin } from '../output.js';
@@ -29,9 +30,13 @@ export const setCommand: CommandSpec = {
     const store = new SecretStore(context);
     if (options.envFile) {
       if (name) throw new UserError('usage', 'Pass either a secret NAME or --env-file, not both.');
-      const names = store.setMany(readEnvFile(options.envFile));
-      if (options.json) return printJson({ stored: names });
-      info(`Stored ${names.length} secret${names.length === 1 ? '' : 's'}: ${names.join(', ')}.`);
+      const values = readEnvFile(options.envFile);
+      const names = store.setMany(values);
+      if (options.json) printJson({ stored: names });
+      else
+        info(`Stored ${names.length} secret${names.length === 1 ? '' : 's'}: ${names.join(', ')}.`);
+      const unmasked = Object.entries(values).filter(([, value]) => !isMaskable(value));
+      warnUnmasked(unmasked.map(([key]) => key.toUpperCase()));
       return;
     }
     if (!name)
@@ -41,8 +46,9 @@ export const setCommand: CommandSpec = {
       );
     const value = await readValue(name, options.body);
     const stored = store.set(name, value);
-    if (options.json) return printJson({ stored: [stored.name], replaced: stored.replaced });
-    info(`${stored.replaced ? 'Updated' : 'Stored'} secret ${stored.name}.`);
+    if (options.json) printJson({ stored: [stored.name], replaced: stored.replaced });
+    else info(`${stored.replaced ? 'Updated' : 'Stored'} secret ${stored.name}.`);
+    if (!isMaskable(value)) warnUnmasked([stored.name]);
   },
 };
 
@@ -51,6 +57,21 @@ async function readValue(name: string, body: string | undefined): Promise<string
   if (process.stdin.isTTY)
     return promptHidden(`Value for ${name.toUpperCase()}: `, 'Cancelled; no secret was stored.');
   return (await readStdin()).replace(/\r?\n$/, '');
+}
+
+/**
+ * Warns that short values stay readable in run logs. They are stored anyway,
+ * because a PIN or a port number may be short on purpose.
+ */
+function warnUnmasked(names: string[]): void {
+  if (names.length === 0) return;
+  const [subject, pronoun] =
+    names.length === 1
+      ? [`secret ${names[0]} is`, 'it']
+      : [`secrets ${names.join(', ')} are`, 'them'];
+  info(
+    `Warning: ${subject} shorter than ${MIN_MASK_LENGTH} characters, so workflow runs do not mask ${pronoun} in logs and outputs.`,
+  );
 }
 
 function readEnvFile(file: string): Record<string, string> {
