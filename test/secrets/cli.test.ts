@@ -55,6 +55,19 @@ describe('opsbox secret', () => {
     assert.deepEqual(JSON.parse(result.stdout), { stored: ['API_TOKEN', 'PG_URL'] });
   });
 
+  it('rejects an env file with a malformed line', () => {
+    const file = path.join(temp.dir, 'broken.env');
+    writeFileSync(file, 'FIRST_TOKEN=abc123\nSECOND_TOKEN abc123\nTHIRD_TOKEN=def456\n');
+    const result = check(runCli(['secret', 'set', '--env-file', file], { dataDir }), 3);
+    assert.equal(
+      result.stderr,
+      `opsbox: ${file}:2: Expected NAME=VALUE, but the line has no "=". No secret was stored.\n`,
+    );
+    const list = check(runCli(['secret', 'list', '--json'], { dataDir }));
+    const names = (JSON.parse(list.stdout) as { name: string }[]).map((secret) => secret.name);
+    assert.deepEqual(names, ['API_TOKEN', 'DB_PASSWORD', 'PG_URL']);
+  });
+
   it('lists names and dates but never values', () => {
     const result = check(runCli(['secret', 'list', '--json'], { dataDir }));
     const secrets = JSON.parse(result.stdout) as {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { parseEnv } from 'node:util';
 
 import { UserError, errorMessage } from '../../core/errors.js';
+import { parseEnvFile } from '../../secrets/env-file.js';
 import { MIN_MASK_LENGTH, isMaskable } from '../../secrets/masker.js';
 import { SecretStore } from '../../secrets/store.js';
 import type { CommandSpec } from '../command.js';
@@ -13,7 +13,8 @@ export const setCommand: CommandSpec = {
   summary: 'store an encrypted secret (value from stdin, a hidden prompt, --body or --env-file)',
   description:
     'Store an encrypted secret for workflows. The value comes from --body, from stdin when it is piped, or from a hidden prompt on a terminal. ' +
-    'With --env-file, every NAME=VALUE line of the file becomes a secret. A trailing newline of piped input is dropped.',
+    'With --env-file, every NAME=VALUE line of the file becomes a secret, and a malformed line rejects the whole file. ' +
+    'A trailing newline of piped input is dropped.',
   options: [
     {
       flags: '-b, --body <value>',
@@ -81,7 +82,7 @@ function readEnvFile(file: string): Record<string, string> {
   } catch (error) {
     throw new UserError('not_found', `Cannot read the env file ${file}: ${errorMessage(error)}.`);
   }
-  const values = parseEnv(text) as Record<string, string>;
+  const values = parseEnvFile(text, file);
   if (Object.keys(values).length === 0) {
     throw new UserError('invalid', `The env file ${file} has no NAME=VALUE lines.`);
   }
