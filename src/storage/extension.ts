@@ -3,6 +3,7 @@ import { UserError } from '../core/errors.js';
 import type { ServerExtension } from '../server/extensions.js';
 import type { Context } from '../core/context.js';
 import { DiskBackend } from './backends/disk.js';
+import { clientUrl, recordS3Endpoint } from './endpoint-record.js';
 import { startS3Server } from './http/server.js';
 import { StorageService } from './service.js';
 import { removeStaleTempFiles } from './staging.js';
@@ -50,12 +51,14 @@ export const storageExtension: ServerExtension = {
     // Runs in the background: a large bucket takes a while to scan.
     void removeOrphanFiles(context);
     const running = await startS3Server(context, { host: options.host, port });
+    const removeRecord = recordS3Endpoint(context.dataDir, clientUrl(options.host, running.port));
     context.logger.info({ url: running.url }, 'storage:start');
     return {
       banner: [
         `S3 endpoint listening on ${running.url} (create keys with \`opsbox storage key create\`)`,
       ],
       async stop() {
+        removeRecord();
         await running.stop();
         context.logger.info({ url: running.url }, 'storage:stop');
       },

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 
 import { Context } from '../../src/core/context.js';
 import { startS3Server, type RunningS3Server } from '../../src/storage/http/server.js';
-import { runCli, runCliAsync, tempDir } from '../helpers/cli.js';
+import { BIN, runCli, runCliAsync, tempDir } from '../helpers/cli.js';
 
 const temp = tempDir('storage-cli');
 const dataDir = path.join(temp.dir, 'data');
@@ -159,6 +160,61 @@ describe('storage CLI', () => {
     }
     const bad = cli(['object', 'presign', 'docs/x', '--expires', '999999']);
     assert.equal(bad.code, 2);
+  });
+
+  it('presigns for the running serve endpoint', async () => {
+    const server = spawn(
+      process.execPath,
+      [BIN, '--data-dir', dataDir, 'serve', '--port', '0', '--s3-port', '0'],
+      { env: { ...process.env, OPSBOX_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    try {
+      const s3Url = await new Promise<string>((resolve, reject) => {
+        let output = '';
+        server.stderr.on('data', (chunk: Buffer) => {
+          output += chunk.toString();
+          const match = /S3 endpoint listening on (http:\/\/\S+)/.exec(output);
+          if (match) resolve(match[1]!);
+        });
+        server.once('exit', (code) =>
+          reject(new Error(`opsbox serve exited with ${code}: ${output}`)),
+        );
+      });
+      const put = await runCliAsync(
+        ['object', 'presign', 'docs/served.txt', '--method', 'PUT', '--json'],
+        { dataDir },
+      );
+      assert.equal(put.code, 0, put.stderr);
+      assert.equal(put.stderr, '');
+      const signed = JSON.parse(put.stdout) as { url: string; endpoint: string };
+      assert.equal(signed.endpoint, s3Url);
+      assert.ok(signed.url.startsWith(`${s3Url}/docs/served.txt?`), signed.url);
+      const upload = await fetch(signed.url, { method: 'PUT', body: 'via serve' });
+      assert.equal(upload.status, 200);
+    } finally {
+      await new Promise<void>((resolve) => {
+        if (server.exitCode !== null) return resolve();
+        server.once('exit', () => resolve());
+        server.kill('SIGTERM');
+      });
+    }
+
+    const fallback = cli(['object', 'presign', 'docs/served.txt']);
+    assert.equal(fallback.code, 0, fallback.stderr);
+    assert.ok(fallback.stdout.startsWith('http://127.0.0.1:8788/docs/served.txt?'));
+    assert.equal(
+      fallback.stderr,
+      'No `opsbox serve` is running on this data directory, so the URL points at its default endpoint http://127.0.0.1:8788. Pass --endpoint URL for another server.\n',
+    );
+  });
+
+  it('rejects a presign endpoint that is no URL', () => {
+    const result = cli(['object', 'presign', 'docs/x', '--endpoint', '127.0.0.1:9000']);
+    assert.equal(result.code, 2);
+    assert.equal(
+      result.stderr,
+      'opsbox: Invalid --endpoint "127.0.0.1:9000": use an http:// or https:// URL such as http://127.0.0.1:8788.\n',
+    );
   });
 
   it('deletes a bucket with its objects when forced', () => {

@@ -3,8 +3,10 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
+import type { DataDir } from '../../core/data-dir.js';
 import { UserError } from '../../core/errors.js';
 import { AccessKeyService, keyAllows } from '../../storage/access-keys.js';
+import { DEFAULT_S3_ENDPOINT, recordedS3Endpoint } from '../../storage/endpoint-record.js';
 import { splitBucketPath } from '../../storage/names.js';
 import { StorageService } from '../../storage/service.js';
 import type { ObjectHeaders, ObjectInfo } from '../../storage/types.js';
@@ -260,8 +262,7 @@ const presign: CommandSpec = {
     },
     {
       flags: '--endpoint <url>',
-      description: 'S3 endpoint URL the URL points at',
-      default: 'http://127.0.0.1:8788',
+      description: `S3 endpoint URL the URL points at (default: the endpoint of the \`opsbox serve\` running on this data directory, else ${DEFAULT_S3_ENDPOINT})`,
     },
     {
       flags: '--access-key <id-or-name>',
@@ -278,6 +279,7 @@ const presign: CommandSpec = {
         `Invalid --expires "${options.expires}": use 1 to 604800 seconds.`,
       );
     new StorageService(context).buckets.get(bucket);
+    const endpoint = resolveEndpoint(options.endpoint, context.dataDir);
     const keys = new AccessKeyService(context);
     const write = options.method === 'PUT' || options.method === 'DELETE';
     const chosen = keys
@@ -301,7 +303,7 @@ const presign: CommandSpec = {
       await import('@aws-sdk/client-s3');
     const { getSignedUrl } = await import('@aws-sdk/s3-request-presigner');
     const client = new S3Client({
-      endpoint: options.endpoint,
+      endpoint,
       region: 'us-east-1',
       forcePathStyle: true,
       credentials: { accessKeyId: chosen.accessKeyId, secretAccessKey },
@@ -323,10 +325,40 @@ const presign: CommandSpec = {
         method: options.method,
         expiresAt: new Date(Date.now() + expires * 1000).toISOString(),
         accessKeyId: chosen.accessKeyId,
+        endpoint,
       });
     process.stdout.write(url + '\n');
   },
 };
+
+/**
+ * Picks the endpoint a presigned URL points at: --endpoint, else the one a
+ * running `opsbox serve` recorded for this data directory, else serve's
+ * default. The fallback prints a note on stderr, because no server confirmed it.
+ */
+function resolveEndpoint(flag: string | undefined, dataDir: DataDir): string {
+  if (flag !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(flag);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      throw new UserError(
+        'usage',
+        `Invalid --endpoint "${flag}": use an http:// or https:// URL such as ${DEFAULT_S3_ENDPOINT}.`,
+      );
+    }
+    return flag;
+  }
+  const recorded = recordedS3Endpoint(dataDir);
+  if (recorded) return recorded;
+  info(
+    `No \`opsbox serve\` is running on this data directory, so the URL points at its default endpoint ${DEFAULT_S3_ENDPOINT}. Pass --endpoint URL for another server.`,
+  );
+  return DEFAULT_S3_ENDPOINT;
+}
 
 export const objectCommands: CommandGroupSpec = {
   name: 'object',
