@@ -109,9 +109,9 @@ async function stepOverhead(dir: string): Promise<void> {
   const engine = new WorkflowEngine(context);
   const { done } = await engine.dispatch(workflow, { event: 'workflow_dispatch' });
   const run = await done;
-  const steps = engine.store
-    .steps(run.id)
-    .map((step) => Date.parse(step.finishedAt!) - Date.parse(step.startedAt!));
+  const steps = (await engine.store.steps(run.id)).map(
+    (step) => Date.parse(step.finishedAt!) - Date.parse(step.startedAt!),
+  );
   context.close();
 
   const baseline = await bareSpawns(dir, STEPS, 1);

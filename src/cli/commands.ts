@@ -24,6 +24,11 @@ export const TOP_LEVEL_COMMANDS: LazyCommand[] = [
     summary: 'run the HTTP API and background services',
     load: async () => (await import('./serve.js')).serveCommand,
   },
+  {
+    name: 'worker',
+    summary: 'execute queued workflow runs from the PostgreSQL state store',
+    load: async () => (await import('./worker.js')).workerCommand,
+  },
 ];
 
 /** Command groups (`opsbox db …`); each capability adds its group here. */

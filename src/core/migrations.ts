@@ -1,7 +1,8 @@
 import { DATABASES_MIGRATIONS } from '../databases/migrations.js';
-import { SECRETS_MIGRATIONS } from '../secrets/migrations.js';
+import { SECRETS_MIGRATIONS, SECRETS_PG_MIGRATIONS } from '../secrets/migrations.js';
 import { STORAGE_MIGRATIONS } from '../storage/migrations.js';
-import { WORKFLOWS_MIGRATIONS } from '../workflows/migrations.js';
+import { WORKFLOWS_MIGRATIONS, WORKFLOWS_PG_MIGRATIONS } from '../workflows/migrations.js';
+import type { PgMigration } from './postgres-state.js';
 import type { Migration } from './state.js';
 import { TOKEN_MIGRATIONS } from './tokens.js';
 
@@ -12,4 +13,10 @@ export const ALL_MIGRATIONS: Migration[] = [
   ...SECRETS_MIGRATIONS,
   ...WORKFLOWS_MIGRATIONS,
   ...STORAGE_MIGRATIONS,
+];
+
+/** Migrations of the PostgreSQL state store: only the state that servers and workers share. */
+export const ALL_PG_MIGRATIONS: PgMigration[] = [
+  ...SECRETS_PG_MIGRATIONS,
+  ...WORKFLOWS_PG_MIGRATIONS,
 ];

@@ -1,3 +1,4 @@
+import type { PgMigration } from '../core/postgres-state.js';
 import type { Migration } from '../core/state.js';
 
 export const SECRETS_MIGRATIONS: Migration[] = [
@@ -10,6 +11,20 @@ export const SECRETS_MIGRATIONS: Migration[] = [
       sealed TEXT NOT NULL,
       created_at TEXT NOT NULL,
       updated_at TEXT NOT NULL
+    )`,
+  },
+];
+
+export const SECRETS_PG_MIGRATIONS: PgMigration[] = [
+  {
+    area: 'secrets',
+    version: 1,
+    description: 'encrypted workflow secrets',
+    sql: `CREATE TABLE secrets (
+      name text PRIMARY KEY,
+      sealed text NOT NULL,
+      created_at text NOT NULL,
+      updated_at text NOT NULL
     )`,
   },
 ];

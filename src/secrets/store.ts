@@ -39,9 +39,10 @@ export function normalizeSecretName(name: string): string {
 }
 
 /**
- * Named secrets kept in the state store, each sealed with AES-256-GCM. The
- * name is bound to the ciphertext as associated data, so a sealed value
- * copied under another name fails to decrypt instead of leaking.
+ * Named secrets kept in the state store (PostgreSQL when OPSBOX_DATABASE_URL
+ * is set, so that workers on other machines read them), each sealed with
+ * AES-256-GCM. The name is bound to the ciphertext as associated data, so a
+ * sealed value copied under another name fails to decrypt instead of leaking.
  */
 export class SecretStore {
   private box?: SecretBox;
@@ -54,38 +55,57 @@ export class SecretStore {
   }
 
   /** Stores a secret; returns whether it replaced an existing one. */
-  set(name: string, value: string): { name: string; replaced: boolean } {
-    const normalized = normalizeSecretName(name);
-    checkValue(normalized, value);
-    const sealed = this.secretBox.encrypt(value, normalized);
-    const now = new Date().toISOString();
-    const result = this.context.state
-      .prepare(
-        `INSERT INTO secrets (name, sealed, created_at, updated_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at
-         RETURNING created_at`,
-      )
-      .get(normalized, sealed, now, now) as { created_at: string };
-    return { name: normalized, replaced: result.created_at !== now };
+  async set(name: string, value: string): Promise<{ name: string; replaced: boolean }> {
+    const [stored] = await this.store({ [name]: value });
+    return stored!;
   }
 
   /** Stores many secrets in one transaction: either all are stored or none. */
-  setMany(values: Record<string, string>): string[] {
-    const entries = Object.entries(values).map(([name, value]) => {
-      const normalized = normalizeSecretName(name);
-      checkValue(normalized, value);
-      return [normalized, value] as const;
-    });
-    const store = this.context.state.transaction(() =>
-      entries.map(([name, value]) => this.set(name, value).name),
-    );
-    return store();
+  async setMany(values: Record<string, string>): Promise<string[]> {
+    return (await this.store(values)).map((stored) => stored.name);
   }
 
-  list(): SecretInfo[] {
-    const rows = this.context.state
-      .prepare('SELECT name, created_at, updated_at FROM secrets ORDER BY name')
-      .all() as SecretRow[];
+  private async store(
+    values: Record<string, string>,
+  ): Promise<{ name: string; replaced: boolean }[]> {
+    const now = new Date().toISOString();
+    const sealed = Object.entries(values).map(([name, value]) => {
+      const normalized = normalizeSecretName(name);
+      checkValue(normalized, value);
+      return { name: normalized, sealed: this.secretBox.encrypt(value, normalized) };
+    });
+    const upsert = `INSERT INTO secrets (name, sealed, created_at, updated_at) VALUES ($1, $2, $3, $3)
+       ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at
+       RETURNING created_at`;
+    const postgres = this.context.postgres;
+    if (postgres) {
+      return postgres.transaction(async (client) => {
+        const stored = [];
+        for (const entry of sealed) {
+          const { rows } = await client.query<{ created_at: string }>(upsert, [
+            entry.name,
+            entry.sealed,
+            now,
+          ]);
+          stored.push({ name: entry.name, replaced: rows[0]!.created_at !== now });
+        }
+        return stored;
+      });
+    }
+    const write = this.context.state.transaction(() =>
+      sealed.map((entry) => {
+        const [sql, parameters] = sqliteStatement(upsert, [entry.name, entry.sealed, now]);
+        const row = this.context.state.prepare(sql).get(...parameters) as { created_at: string };
+        return { name: entry.name, replaced: row.created_at !== now };
+      }),
+    );
+    return write();
+  }
+
+  async list(): Promise<SecretInfo[]> {
+    const rows = await this.select<SecretRow>(
+      'SELECT name, created_at, updated_at FROM secrets ORDER BY name',
+    );
     return rows.map((row) => ({
       name: row.name,
       createdAt: row.created_at,
@@ -93,11 +113,11 @@ export class SecretStore {
     }));
   }
 
-  delete(name: string): SecretInfo {
-    const normalized = name.toUpperCase();
-    const row = this.context.state
-      .prepare('DELETE FROM secrets WHERE name = ? RETURNING name, created_at, updated_at')
-      .get(normalized) as SecretRow | undefined;
+  async delete(name: string): Promise<SecretInfo> {
+    const [row] = await this.select<SecretRow>(
+      'DELETE FROM secrets WHERE name = $1 RETURNING name, created_at, updated_at',
+      [name.toUpperCase()],
+    );
     if (!row) {
       throw new UserError(
         'not_found',
@@ -109,16 +129,33 @@ export class SecretStore {
   }
 
   /** Decrypts every secret, for a workflow run's `secrets` context. */
-  readAll(): Map<string, string> {
-    const rows = this.context.state
-      .prepare('SELECT name, sealed FROM secrets ORDER BY name')
-      .all() as { name: string; sealed: string }[];
+  async readAll(): Promise<Map<string, string>> {
+    const rows = await this.select<{ name: string; sealed: string }>(
+      'SELECT name, sealed FROM secrets ORDER BY name',
+    );
     const values = new Map<string, string>();
-    if (rows.length === 0) return values;
     for (const row of rows)
       values.set(row.name, this.secretBox.decrypt(row.sealed, row.name).toString('utf8'));
     return values;
   }
+
+  /** Runs one statement, written with $1-style parameters, on whichever store holds the secrets. */
+  private async select<T>(sql: string, values: unknown[] = []): Promise<T[]> {
+    const postgres = this.context.postgres;
+    if (postgres) return (await postgres.query(sql, values)).rows as T[];
+    const [text, parameters] = sqliteStatement(sql, values);
+    return this.context.state.prepare(text).all(...parameters) as T[];
+  }
+}
+
+/** Rewrites $1-style parameters as SQLite's `?`, repeating a value for each place it is used. */
+function sqliteStatement(sql: string, values: unknown[]): [string, unknown[]] {
+  const ordered: unknown[] = [];
+  const text = sql.replace(/\$(\d+)/g, (_, index: string) => {
+    ordered.push(values[Number(index) - 1]);
+    return '?';
+  });
+  return [text, ordered];
 }
 
 interface SecretRow {

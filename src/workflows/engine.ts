@@ -1,4 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import type { Context } from '../core/context.js';
+import { SecretBox } from '../core/crypto.js';
 import { Masker } from '../secrets/masker.js';
 import { SecretStore } from '../secrets/store.js';
 import { ExpressionScope, parseTemplate } from './expressions.js';
@@ -7,7 +10,14 @@ import type { LoadedWorkflow } from './parse.js';
 import { logMaxBytes } from './run-log.js';
 import { RunExecution, type RunSettings } from './runner.js';
 import { killGraceMs } from './shell.js';
-import { RunStore, type RunRecord } from './store.js';
+import { PostgresRunStore } from './store-postgres.js';
+import {
+  FINISHED_RUN_STATUSES,
+  OWNER,
+  SqliteRunStore,
+  type RunRecord,
+  type RunStore,
+} from './store.js';
 
 export interface DispatchOptions {
   /** `workflow_dispatch`, `schedule`, or `cli` for `opsbox workflow run`. */
@@ -31,6 +41,27 @@ export interface EngineSettings extends RunSettings {
   maxParallelRuns: number;
 }
 
+/** What a queued run carries to its worker, sealed with the secret key: inputs may hold sensitive values. */
+export interface RunPayload {
+  source: string;
+  file: string;
+  inputs: Record<string, unknown>;
+  vars: Record<string, string>;
+}
+
+/** Associated data of sealed run payloads, so no other sealed value can pass for one. */
+export const PAYLOAD_LABEL = 'workflow-run-payload';
+
+/**
+ * Opens the run store of a context: PostgreSQL when OPSBOX_DATABASE_URL is
+ * set, with the run queue opened on first use; the data directory's SQLite
+ * state otherwise.
+ */
+export function openRunStore(context: Context): RunStore {
+  const postgres = context.postgres;
+  return postgres ? new PostgresRunStore(postgres) : new SqliteRunStore(context);
+}
+
 interface GroupState {
   running?: number;
   pending?: { runId: number; admit(start: boolean): void };
@@ -47,13 +78,19 @@ export function defaultEngineSettings(env = process.env): EngineSettings {
 }
 
 /**
- * Starts runs in this process: checks inputs, loads secrets, applies
- * `concurrency` (one running and one pending run per group; a newer pending
- * run supersedes the older, and `cancel-in-progress` also cancels the running
- * one) and a process-wide limit of parallel runs.
+ * Starts runs: checks inputs and applies `concurrency` (one running and one
+ * pending run per group; a newer pending run supersedes the older, and
+ * `cancel-in-progress` also cancels the running one).
+ *
+ * Embedded, runs execute in this process under a process-wide limit of
+ * parallel runs. With the PostgreSQL store, dispatch queues the run for
+ * `opsbox worker` processes, which apply the same rules across machines;
+ * `executeHere` keeps execution in this process (`opsbox workflow run`).
  */
 export class WorkflowEngine {
   readonly store: RunStore;
+  /** True when dispatched runs go to the queue for workers. */
+  readonly queued: boolean;
   private readonly settings: EngineSettings;
   private readonly executions = new Map<number, RunExecution>();
   private readonly finished = new Map<number, Promise<RunRecord>>();
@@ -65,17 +102,45 @@ export class WorkflowEngine {
   constructor(
     private readonly context: Context,
     settings: Partial<EngineSettings> = {},
+    options: { store?: RunStore; executeHere?: boolean } = {},
   ) {
-    this.store = new RunStore(context.state);
+    this.store = options.store ?? openRunStore(context);
+    this.queued = this.store instanceof PostgresRunStore && !options.executeHere;
     this.settings = { ...defaultEngineSettings(), ...settings };
   }
 
   async dispatch(workflow: LoadedWorkflow, options: DispatchOptions): Promise<DispatchedRun> {
     const inputs = resolveInputs(workflow, options.inputs ?? {});
     const vars = options.vars ?? {};
-    const secrets = new SecretStore(this.context).readAll();
+    const secrets = await new SecretStore(this.context).readAll();
     const concurrency = this.concurrency(workflow, inputs, vars);
-    const run = this.store.createRun({
+    if (this.queued) {
+      const payload: RunPayload = { source: workflow.source, file: workflow.file, inputs, vars };
+      const run = await this.store.createRun({
+        workflow: workflow.id,
+        workflowName: workflow.name,
+        file: workflow.file,
+        event: options.event,
+        inputs: new Masker(secrets.values()).maskDeep(inputs),
+        concurrencyGroup: concurrency?.group,
+        cancelInProgress: concurrency?.cancelInProgress,
+        scheduleKey: options.scheduleKey,
+        plannedAt: options.plannedAt,
+        payload: SecretBox.open(this.context.dataDir).encrypt(
+          JSON.stringify(payload),
+          PAYLOAD_LABEL,
+        ),
+      });
+      const store = this.store;
+      // A getter: most callers of a queued dispatch never wait, and each wait polls the store.
+      return {
+        run,
+        get done() {
+          return waitForRun(store, run.id);
+        },
+      };
+    }
+    const run = await this.store.createRun({
       workflow: workflow.id,
       workflowName: workflow.name,
       file: workflow.file,
@@ -108,8 +173,8 @@ export class WorkflowEngine {
   }
 
   /** Cancels a run: at once when this process runs it, otherwise through the store. */
-  cancel(runId: number): RunRecord {
-    const run = this.store.requestCancel(runId);
+  async cancel(runId: number): Promise<RunRecord> {
+    const run = await this.store.requestCancel(runId);
     this.executions.get(runId)?.cancel();
     for (const state of this.groups.values()) {
       if (state.pending?.runId === runId) {
@@ -131,6 +196,7 @@ export class WorkflowEngine {
     for (const execution of this.executions.values()) execution.interrupt();
     for (const state of this.groups.values()) state.pending?.admit(false);
     await Promise.allSettled([...this.finished.values()]);
+    if (this.store instanceof PostgresRunStore) await this.store.close();
   }
 
   private concurrency(
@@ -164,27 +230,27 @@ export class WorkflowEngine {
       concurrency &&
       !(await this.admit(run.id, concurrency.group, concurrency.cancelInProgress))
     ) {
-      this.store.finishRun(run.id, {
+      await this.store.finishRun(run.id, {
         status: 'cancelled',
         error: `Cancelled: a newer run of concurrency group "${concurrency.group}" replaced it, or it was cancelled while pending.`,
       });
-      return this.store.getRun(run.id);
+      return await this.store.getRun(run.id);
     }
     await this.acquireSlot();
     try {
       if (this.stopping) {
-        this.store.finishRun(run.id, {
+        await this.store.finishRun(run.id, {
           status: 'interrupted',
           error: 'The server stopped before the run started.',
         });
-        return this.store.getRun(run.id);
+        return await this.store.getRun(run.id);
       }
-      if (this.store.isCancelRequested(run.id)) {
-        this.store.finishRun(run.id, {
+      if ((await this.store.touchRun(run.id)) || !(await this.store.claimRun(run.id, OWNER))) {
+        await this.store.finishRun(run.id, {
           status: 'cancelled',
           error: 'Cancelled before it started.',
         });
-        return this.store.getRun(run.id);
+        return await this.store.getRun(run.id);
       }
       return await execute();
     } finally {
@@ -236,6 +302,15 @@ export class WorkflowEngine {
     const next = this.waiting.shift();
     if (next) next();
     else this.runningCount--;
+  }
+}
+
+/** Waits for a run executed elsewhere (by a worker) to finish, reading the store twice a second. */
+export async function waitForRun(store: RunStore, id: number): Promise<RunRecord> {
+  for (;;) {
+    const run = await store.getRun(id);
+    if (FINISHED_RUN_STATUSES.includes(run.status)) return run;
+    await sleep(500);
   }
 }
 

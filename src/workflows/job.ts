@@ -60,7 +60,7 @@ export async function executeJob(
       startedAt,
       finishedAt,
     });
-  save('running', null, null, null);
+  await save('running', null, null, null);
   scope.log.write(`Job ${instance.key} started.`, instance.key);
 
   const controller = new AbortController();
@@ -118,7 +118,7 @@ export async function executeJob(
       };
 
       if (!testCondition(scope, expressions, step.if, [...stepWhere, 'if'])) {
-        scope.store.saveStep(scope.run.id, {
+        await scope.store.saveStep(scope.run.id, {
           ...record,
           status: 'skipped',
           outcome: 'skipped',
@@ -127,7 +127,7 @@ export async function executeJob(
         if (step.id) steps[step.id] = { outputs: {}, outcome: 'skipped', conclusion: 'skipped' };
         continue;
       }
-      scope.store.saveStep(scope.run.id, record);
+      await scope.store.saveStep(scope.run.id, record);
       scope.log.write(`Run ${name}`, instance.key, number);
 
       const stepEnv = renderEnv(scope, contexts, { ...env, ...addedEnv }, step.env, [
@@ -169,7 +169,7 @@ export async function executeJob(
       if (result.conclusion === 'failure') status.failed = true;
       let stepStatus: StepRecord['status'] = result.outcome === 'success' ? 'success' : 'failure';
       if (result.conclusion === 'cancelled') stepStatus = 'cancelled';
-      scope.store.saveStep(scope.run.id, {
+      await scope.store.saveStep(scope.run.id, {
         ...record,
         status: stepStatus,
         outcome: result.outcome,
@@ -220,7 +220,7 @@ export async function executeJob(
     );
     result = 'success';
   }
-  save(result, outputs, error, new Date().toISOString());
+  await save(result, outputs, error, new Date().toISOString());
   scope.log.write(`Job ${instance.key} finished: ${result}.`, instance.key);
   return { status: result, outputs };
 }

@@ -45,6 +45,8 @@ export interface LoadedWorkflow {
   /** The `name:` of the file, or its id. */
   name: string;
   file: string;
+  /** The file's text, which a queued run carries to the worker that executes it. */
+  source: string;
   definition: WorkflowDefinition;
   schedules: Schedule[];
   /** Returns the line and column of a value in the file, or of its nearest parent. */
@@ -120,6 +122,7 @@ export function parseWorkflow(
     id,
     name: definition.name ?? id,
     file,
+    source: text,
     definition,
     schedules,
     locate: (target) => locate(target),

@@ -8,8 +8,8 @@ import { UserError } from '../core/errors.js';
 import { envelope } from '../server/app.js';
 import { listWorkflows, resolveWorkflow } from './catalog.js';
 import { engineFor } from './engine.js';
-import { formatLogLine, readLog, runLogPath } from './run-log.js';
-import { FINISHED_RUN_STATUSES, type RunStore } from './store.js';
+import { formatLogLine } from './run-log.js';
+import { FINISHED_RUN_STATUSES, runDetails, type RunStore } from './store.js';
 
 interface RunParams {
   id: string;
@@ -26,14 +26,16 @@ export function registerWorkflowRoutes(app: FastifyInstance, context: Context): 
     const store = engine().store;
     const entries = await listWorkflows(context);
     return envelope(
-      entries.map((entry) => ({
-        id: entry.id,
-        name: entry.workflow?.name ?? entry.id,
-        enabled: store.isEnabled(entry.id),
-        schedules:
-          entry.workflow?.schedules.map((s) => ({ cron: s.cron, timezone: s.timezone })) ?? [],
-        error: entry.error ?? null,
-      })),
+      await Promise.all(
+        entries.map(async (entry) => ({
+          id: entry.id,
+          name: entry.workflow?.name ?? entry.id,
+          enabled: await store.isEnabled(entry.id),
+          schedules:
+            entry.workflow?.schedules.map((s) => ({ cron: s.cron, timezone: s.timezone })) ?? [],
+          error: entry.error ?? null,
+        })),
+      ),
     );
   });
 
@@ -59,7 +61,7 @@ export function registerWorkflowRoutes(app: FastifyInstance, context: Context): 
     async (request) => {
       const limit = Math.max(1, Math.min(1000, Number(request.query.limit) || 50));
       return envelope(
-        engine().store.listRuns({
+        await engine().store.listRuns({
           workflow: request.query.workflow,
           status: request.query.status,
           limit,
@@ -69,13 +71,11 @@ export function registerWorkflowRoutes(app: FastifyInstance, context: Context): 
   );
 
   app.get<{ Params: RunParams }>('/workflows/runs/:id', async (request) => {
-    const store = engine().store;
-    const id = runId(request.params.id);
-    return envelope({ ...store.getRun(id), jobs: jobsWithSteps(store, id) });
+    return envelope(await runDetails(engine().store, runId(request.params.id)));
   });
 
   app.post<{ Params: RunParams }>('/workflows/runs/:id/cancel', async (request, reply) => {
-    const run = engine().cancel(runId(request.params.id));
+    const run = await engine().cancel(runId(request.params.id));
     reply.code(202);
     return envelope(run);
   });
@@ -85,12 +85,12 @@ export function registerWorkflowRoutes(app: FastifyInstance, context: Context): 
     async (request, reply) => {
       const store = engine().store;
       const id = runId(request.params.id);
-      store.getRun(id);
+      await store.getRun(id);
       const json = request.query.format === 'json';
       const follow = request.query.follow === 'true' || request.query.follow === '1';
       reply.header('content-type', json ? 'application/x-ndjson' : 'text/plain; charset=utf-8');
       reply.header('cache-control', 'no-cache');
-      return reply.send(Readable.from(streamLog(context, store, id, follow, json)));
+      return reply.send(Readable.from(streamLog(store, id, follow, json)));
     },
   );
 }
@@ -101,32 +101,26 @@ export function registerWorkflowRoutes(app: FastifyInstance, context: Context): 
  * the client disconnects, because Readable.from stops the generator.
  */
 async function* streamLog(
-  context: Context,
   store: RunStore,
   id: number,
   follow: boolean,
   json: boolean,
 ): AsyncGenerator<string> {
-  const file = runLogPath(context, id);
   let offset = 0;
   for (;;) {
-    const finished = FINISHED_RUN_STATUSES.includes(store.getRun(id).status);
-    const chunk = readLog(file, offset);
+    // Read before the lines, so that the last read after the end sees every line.
+    const finished = FINISHED_RUN_STATUSES.includes((await store.getRun(id)).status);
+    const chunk = await store.readLog(id, offset);
     offset = chunk.offset;
-    if (chunk.lines.length > 0)
+    if (chunk.lines.length > 0) {
       yield chunk.lines
         .map((line) => (json ? JSON.stringify(line) : formatLogLine(line)) + '\n')
         .join('');
+      continue;
+    }
     if (!follow || finished) return;
     await sleep(200);
   }
-}
-
-function jobsWithSteps(store: RunStore, id: number) {
-  const steps = store.steps(id);
-  return store
-    .jobs(id)
-    .map((job) => ({ ...job, steps: steps.filter((step) => step.jobKey === job.key) }));
 }
 
 function runId(text: string): number {

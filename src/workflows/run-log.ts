@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 
 import type { Context } from '../core/context.js';
 import type { Masker } from '../secrets/masker.js';
+import type { RunLogWriter } from './store.js';
 
 /** One line of a run's log, as stored (one JSON object per line). */
 export interface LogLine {
@@ -31,24 +32,71 @@ export function logMaxBytes(env = process.env): number {
 }
 
 /**
- * Appends a run's log lines to its file as they arrive, masked, so a step
- * that prints without end costs disk up to the limit and no memory. Past the
- * limit one note is written and later lines are counted and dropped.
+ * A run's log with a size limit: lines are masked as they arrive, and past
+ * the limit one note is written and later lines are counted and dropped, so
+ * a step that prints without end costs storage up to the limit and no memory.
  */
-export class RunLog {
-  private readonly fd: number;
-  private bytes = 0;
+export abstract class BoundedRunLog implements RunLogWriter {
   private dropped = 0;
 
-  private constructor(
-    readonly file: string,
+  protected constructor(
     private readonly masker: Masker,
     private readonly maxBytes: number,
-    fd: number,
+    private bytes: number,
+  ) {}
+
+  /** Stores one serialized line (JSON, without a line break). */
+  protected abstract append(line: string): void;
+  /** Makes every appended line durable and releases the log. */
+  protected abstract finish(): Promise<void>;
+
+  write(text: string, job?: string, step?: number): void {
+    if (this.dropped > 0) {
+      this.dropped++;
+      return;
+    }
+    const line = serialize(this.masker.mask(text), job, step);
+    if (this.bytes + line.length + 1 > this.maxBytes) {
+      this.dropped = 1;
+      this.append(
+        serialize(
+          `Log truncated: it reached the limit of ${this.maxBytes} bytes (OPSBOX_RUN_LOG_MAX_BYTES); later lines are dropped.`,
+          job,
+          step,
+        ),
+      );
+      return;
+    }
+    this.bytes += line.length + 1;
+    this.append(line);
+  }
+
+  /** Number of lines dropped past the size limit. */
+  get droppedLines(): number {
+    return this.dropped;
+  }
+
+  async close(): Promise<void> {
+    if (this.dropped > 1)
+      this.append(serialize(`${this.dropped - 1} more log lines were dropped.`));
+    await this.finish();
+  }
+}
+
+function serialize(text: string, job?: string, step?: number): string {
+  return JSON.stringify({ t: new Date().toISOString(), job, step, text } satisfies LogLine);
+}
+
+/** The embedded store's run log: one JSON object per line in a file of the data directory. */
+export class RunLog extends BoundedRunLog {
+  private constructor(
+    readonly file: string,
+    masker: Masker,
+    maxBytes: number,
+    private readonly fd: number,
     bytes: number,
   ) {
-    this.fd = fd;
-    this.bytes = bytes;
+    super(masker, maxBytes, bytes);
   }
 
   /** Opens a run's log for appending, off the event loop. */
@@ -59,46 +107,11 @@ export class RunLog {
     return new RunLog(file, masker, maxBytes, fd, size);
   }
 
-  write(text: string, job?: string, step?: number): void {
-    if (this.dropped > 0) {
-      this.dropped++;
-      return;
-    }
-    const line =
-      JSON.stringify({
-        t: new Date().toISOString(),
-        job,
-        step,
-        text: this.masker.mask(text),
-      } satisfies LogLine) + '\n';
-    if (this.bytes + line.length > this.maxBytes) {
-      this.dropped = 1;
-      const note = `Log truncated: it reached the limit of ${this.maxBytes} bytes (OPSBOX_RUN_LOG_MAX_BYTES); later lines are dropped.`;
-      writeSync(
-        this.fd,
-        JSON.stringify({ t: new Date().toISOString(), job, step, text: note } satisfies LogLine) +
-          '\n',
-      );
-      return;
-    }
-    this.bytes += writeSync(this.fd, line);
+  protected append(line: string): void {
+    writeSync(this.fd, line + '\n');
   }
 
-  /** Number of lines dropped past the size limit. */
-  get droppedLines(): number {
-    return this.dropped;
-  }
-
-  close(): void {
-    if (this.dropped > 1) {
-      writeSync(
-        this.fd,
-        JSON.stringify({
-          t: new Date().toISOString(),
-          text: `${this.dropped - 1} more log lines were dropped.`,
-        } satisfies LogLine) + '\n',
-      );
-    }
+  protected async finish(): Promise<void> {
     closeSync(this.fd);
   }
 }

@@ -14,8 +14,7 @@ import {
   type TemplatePart,
 } from './expressions.js';
 import { scheduleKey, type LoadedWorkflow, type PathSegment } from './parse.js';
-import type { RunLog } from './run-log.js';
-import type { RunRecord, RunStore } from './store.js';
+import type { RunLogWriter, RunRecord, RunStore } from './store.js';
 
 /** Everything the jobs and steps of one run share. */
 export interface RunScope {
@@ -28,7 +27,7 @@ export interface RunScope {
   vars: Record<string, string>;
   secrets: Map<string, string>;
   masker: Masker;
-  log: RunLog;
+  log: RunLogWriter;
   /** Per-run folder for scripts and the $GITHUB_OUTPUT-style files; removed after the run. */
   tempDir: string;
   /** Default working directory of `run` steps. */

@@ -7,7 +7,6 @@ import { ExpressionScope } from './expressions.js';
 import { executeJob, type JobInstance, type JobOutcome, type NeedResult } from './job.js';
 import { expandMatrix, matrixJobKey, type MatrixCombination } from './matrix.js';
 import { jobNeeds, type LoadedWorkflow } from './parse.js';
-import { RunLog, runLogPath } from './run-log.js';
 import { renderValue, runContexts, testCondition, testFlag, type RunScope } from './run-scope.js';
 import type { RunRecord, RunStatus, RunStore } from './store.js';
 
@@ -60,7 +59,7 @@ export class RunExecution {
     const { context, store, run, request } = this;
     const masker = new Masker(request.secrets.values());
     const tempDir = await createRunFolders(context, run.id, request.workspace);
-    const log = await RunLog.open(runLogPath(context, run.id), masker, this.settings.logMaxBytes);
+    const log = await store.openLog(run.id, masker, this.settings.logMaxBytes);
     const logger = context.logger.child({ run: run.id, workflow: run.workflow });
     const scope: RunScope = {
       context,
@@ -80,10 +79,14 @@ export class RunExecution {
       summaries: [],
     };
 
-    store.startRun(run.id);
     logger.info({ event: run.event }, 'workflow:run:start');
     const poll = setInterval(() => {
-      if (store.isCancelRequested(run.id)) this.cancel();
+      store.touchRun(run.id).then(
+        (cancelRequested) => {
+          if (cancelRequested) this.cancel();
+        },
+        (error: unknown) => logger.warn({ err: errorMessage(error) }, 'workflow:run:poll-error'),
+      );
     }, this.settings.cancelPollMs);
     poll.unref();
 
@@ -103,7 +106,7 @@ export class RunExecution {
     } finally {
       clearInterval(poll);
       log.write(`Run finished: ${status}.`);
-      log.close();
+      await log.close();
       // Removed off the event loop: a recursive rmSync per run costs more than the run's own bookkeeping.
       await rm(tempDir, { recursive: true, force: true });
     }
@@ -112,14 +115,14 @@ export class RunExecution {
       status = 'interrupted';
       error = 'The server stopped during the run.';
     }
-    store.finishRun(run.id, {
+    await store.finishRun(run.id, {
       status,
       outputs: masker.maskDeep(outputs),
       summary: masker.mask(scope.summaries.join('\n')),
       error,
     });
     logger.info({ status }, 'workflow:run:finish');
-    return store.getRun(run.id);
+    return await store.getRun(run.id);
   }
 
   /** Starts each job once all its needs finished; returns every job's result. */
@@ -168,7 +171,7 @@ export class RunExecution {
     const base = { ...runContexts(scope, jobId), needs, env: {} };
     const expressions = new ExpressionScope(base, flags);
     if (!testCondition(scope, expressions, job.if, [...where, 'if'])) {
-      scope.store.saveJob(scope.run.id, {
+      await scope.store.saveJob(scope.run.id, {
         key: jobId,
         jobId,
         status: 'skipped',
@@ -224,10 +227,10 @@ export class RunExecution {
     return { result, outputs: Object.assign({}, ...outcomes.map((outcome) => outcome.outputs)) };
   }
 
-  private failJob(scope: RunScope, jobId: string, error: unknown): NeedResult {
+  private async failJob(scope: RunScope, jobId: string, error: unknown): Promise<NeedResult> {
     const message = scope.masker.mask(errorMessage(error));
     const now = new Date().toISOString();
-    scope.store.saveJob(scope.run.id, {
+    await scope.store.saveJob(scope.run.id, {
       key: jobId,
       jobId,
       status: 'failure',

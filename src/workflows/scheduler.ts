@@ -119,12 +119,12 @@ export class Scheduler {
 
   private async fireDue(workflow: LoadedWorkflow, schedule: Schedule, now: Date): Promise<void> {
     const key = scheduleKey(workflow.id, schedule);
-    const due = this.dueInstants(key, schedule, now);
+    const due = await this.dueInstants(key, schedule, now);
     if (due.length === 0) return;
     this.cursors.set(key, due[due.length - 1]!);
 
     const policy = workflow.definition['missed-runs'] ?? 'skip';
-    const enabled = this.store.isEnabled(workflow.id);
+    const enabled = await this.store.isEnabled(workflow.id);
     for (const [index, planned] of due.entries()) {
       const plannedAt = planned.toISOString();
       const late = now.getTime() - planned.getTime() > this.graceMs;
@@ -135,7 +135,7 @@ export class Scheduler {
         skipReason = `missed: opsbox was not running at the planned time (missed-runs: ${policy})`;
       if (skipReason) {
         if (
-          this.store.claimFire({
+          await this.store.claimFire({
             scheduleKey: key,
             plannedAt,
             workflow: workflow.id,
@@ -154,13 +154,13 @@ export class Scheduler {
         ? 'missed while opsbox was not running; started once (missed-runs: run-once)'
         : undefined;
       if (
-        !this.store.claimFire({
+        !(await this.store.claimFire({
           scheduleKey: key,
           plannedAt,
           workflow: workflow.id,
           status: 'started',
           reason,
-        })
+        }))
       )
         continue;
       await this.startRun(workflow, key, plannedAt);
@@ -174,10 +174,12 @@ export class Scheduler {
         scheduleKey: key,
         plannedAt,
       });
-      this.store.linkFire(key, plannedAt, run.id);
+      await this.store.linkFire(key, plannedAt, run.id);
       this.logger.info({ workflow: workflow.id, plannedAt, run: run.id }, 'workflow:schedule:fire');
     } catch (error) {
-      this.store.failFire(key, plannedAt, `could not start: ${errorMessage(error)}`);
+      await this.store
+        .failFire(key, plannedAt, `could not start: ${errorMessage(error)}`)
+        .catch(() => undefined);
       this.logger.error(
         { workflow: workflow.id, plannedAt, err: errorMessage(error) },
         'workflow:schedule:error',
@@ -191,10 +193,10 @@ export class Scheduler {
    * moment this scheduler first saw it, so a new workflow does not replay
    * the past.
    */
-  private dueInstants(key: string, schedule: Schedule, now: Date): Date[] {
+  private async dueInstants(key: string, schedule: Schedule, now: Date): Promise<Date[]> {
     let cursor = this.cursors.get(key);
     if (!cursor) {
-      const last = this.store.lastFire(key);
+      const last = await this.store.lastFire(key);
       cursor = last ? new Date(last) : now;
       this.cursors.set(key, cursor);
     }

@@ -3,28 +3,44 @@ import type { ServerExtension } from '../server/extensions.js';
 import { listWorkflowFiles } from './catalog.js';
 import { engineFor } from './engine.js';
 import { Scheduler } from './scheduler.js';
+import { PostgresRunStore } from './store-postgres.js';
+import { Reaper } from './worker.js';
 
 /**
- * The workflow part of `opsbox serve`: marks runs left unfinished by a
- * previous server process as interrupted, then runs the scheduler. On stop,
- * runs still executing end as `interrupted` with their steps stopped.
+ * The workflow part of `opsbox serve`. Embedded, it marks runs left
+ * unfinished by a previous server process as interrupted, runs the scheduler
+ * and executes runs itself; on stop, runs still executing end as
+ * `interrupted`. With the PostgreSQL store it runs the scheduler and the
+ * reaper of lost runs, and `opsbox worker` processes execute the runs.
  */
 export const workflowsExtension: ServerExtension = {
   name: 'workflows',
   async start(context: Context) {
     const engine = engineFor(context);
-    const interrupted = engine.store.markInterrupted();
-    if (interrupted.length > 0)
-      context.logger.warn({ runs: interrupted }, 'workflow:run:interrupted');
+    const store = engine.store;
+    const reaper =
+      store instanceof PostgresRunStore ? new Reaper(store, context.logger) : undefined;
+    if (reaper) {
+      await reaper.sweep();
+      reaper.start();
+    } else {
+      const interrupted = await store.markInterrupted();
+      if (interrupted.length > 0)
+        context.logger.warn({ runs: interrupted }, 'workflow:run:interrupted');
+    }
     const scheduler = new Scheduler(context, engine);
     scheduler.start();
     const count = listWorkflowFiles(context).length;
+    const where = engine.queued
+      ? `runs go to the queue in PostgreSQL at ${context.postgres!.displayUrl} for \`opsbox worker\``
+      : 'runs execute in this process';
     return {
       banner: [
-        `Workflows: ${count} file${count === 1 ? '' : 's'} in ${context.dataDir.path('workflows')}; the scheduler is running.`,
+        `Workflows: ${count} file${count === 1 ? '' : 's'} in ${context.dataDir.path('workflows')}; the scheduler is running; ${where}.`,
       ],
       async stop() {
         await scheduler.stop();
+        await reaper?.stop();
         await engine.stop();
       },
     };

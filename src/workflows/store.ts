@@ -1,9 +1,12 @@
 import { hostname } from 'node:os';
 
-import { UserError } from '../core/errors.js';
 import type { Statement } from 'better-sqlite3';
 
+import type { Context } from '../core/context.js';
+import { UserError } from '../core/errors.js';
 import type { StateDb } from '../core/state.js';
+import type { Masker } from '../secrets/masker.js';
+import { RunLog, readLog, runLogPath, type LogLine } from './run-log.js';
 
 export type RunStatus = 'queued' | 'running' | 'success' | 'failure' | 'cancelled' | 'interrupted';
 export type JobStatus = 'queued' | 'running' | 'success' | 'failure' | 'cancelled' | 'skipped';
@@ -82,28 +85,122 @@ export interface NewRun {
   event: string;
   inputs: Record<string, unknown>;
   concurrencyGroup?: string;
+  /** With a group: a new queued run also cancels the group's running one. */
+  cancelInProgress?: boolean;
   scheduleKey?: string;
   plannedAt?: string;
+  /**
+   * The sealed workflow text, inputs and vars of a run queued for workers,
+   * so that a worker on another machine can execute it. A store that hands
+   * runs to workers queues a run created with a payload.
+   */
+  payload?: string;
+}
+
+/** Appends a run's log lines, masked; `close` writes what is buffered. */
+export interface RunLogWriter {
+  write(text: string, job?: string, step?: number): void;
+  close(): Promise<void>;
+}
+
+/** A chunk of a run's log and the position to read the next chunk from. */
+export interface LogChunk {
+  lines: LogLine[];
+  offset: number;
+}
+
+export interface FireClaim {
+  scheduleKey: string;
+  plannedAt: string;
+  workflow: string;
+  status: 'started' | 'skipped';
+  reason?: string;
+}
+
+/**
+ * Runs, jobs, steps, logs and schedule fires. The embedded store keeps them
+ * in the data directory's SQLite state and log files; the PostgreSQL store
+ * shares them between servers and workers. Every write is one statement or
+ * one transaction, so a crash leaves each record either before or after a
+ * change, never half-written.
+ */
+export interface RunStore {
+  createRun(run: NewRun): Promise<RunRecord>;
+  /** Moves a queued run to running for `owner`; false when another process took it or it was cancelled. */
+  claimRun(id: number, owner: string): Promise<boolean>;
+  finishRun(
+    id: number,
+    result: { status: RunStatus; outputs?: unknown; summary?: string; error?: string },
+  ): Promise<void>;
+  getRun(id: number): Promise<RunRecord>;
+  listRuns(filter?: { workflow?: string; status?: string; limit?: number }): Promise<RunRecord[]>;
+  requestCancel(id: number): Promise<RunRecord>;
+  /**
+   * Records that the run's process is alive and returns whether a cancel was
+   * requested. A running run not touched for a while belongs to a process
+   * that died; stores shared between machines use this to mark it interrupted.
+   */
+  touchRun(id: number): Promise<boolean>;
+  /** Marks runs whose process is gone as interrupted; returns their ids. */
+  markInterrupted(): Promise<number[]>;
+  saveJob(runId: number, job: JobRecord): Promise<void>;
+  saveStep(runId: number, step: StepRecord): Promise<void>;
+  jobs(runId: number): Promise<JobRecord[]>;
+  steps(runId: number): Promise<StepRecord[]>;
+  isEnabled(workflow: string): Promise<boolean>;
+  setEnabled(workflow: string, enabled: boolean): Promise<void>;
+  /**
+   * Records a schedule fire. The key (schedule, planned instant) lets
+   * exactly one caller win, however many schedulers share the store;
+   * returns false when the fire was already recorded.
+   */
+  claimFire(fire: FireClaim): Promise<boolean>;
+  linkFire(scheduleKey: string, plannedAt: string, runId: number): Promise<void>;
+  /** Marks a claimed fire whose run could not start, keeping the reason in the history. */
+  failFire(scheduleKey: string, plannedAt: string, reason: string): Promise<void>;
+  /** Returns the latest planned instant recorded for a schedule, as an ISO string. */
+  lastFire(scheduleKey: string): Promise<string | undefined>;
+  fires(workflow?: string, limit?: number): Promise<FireRecord[]>;
+  openLog(runId: number, masker: Masker, maxBytes: number): Promise<RunLogWriter>;
+  /** Reads whole log lines from `offset` (0 for the start). */
+  readLog(runId: number, offset: number): Promise<LogChunk>;
 }
 
 /** Identifies this process in `owner`, so a restart can tell its own interrupted runs. */
 export const OWNER = `${hostname()}:${process.pid}`;
 
-const now = () => new Date().toISOString();
-const json = (value: unknown) =>
+export const now = () => new Date().toISOString();
+export const json = (value: unknown) =>
   value === undefined || value === null ? null : JSON.stringify(value);
-const parse = <T>(text: string | null): T | null =>
+export const parse = <T>(text: string | null): T | null =>
   text === null ? null : (JSON.parse(text) as T);
 
-/**
- * Runs, jobs, steps and schedule fires in the state store. Every write is one
- * statement or one transaction, so a crash leaves each record either before
- * or after a change, never half-written.
- */
-export class RunStore {
-  private readonly statements = new Map<string, Statement>();
+export function runNotFound(id: number): UserError {
+  return new UserError(
+    'not_found',
+    `Run ${id} not found. List runs with \`opsbox workflow runs\`.`,
+    { code: 'RUN_NOT_FOUND' },
+  );
+}
 
-  constructor(private readonly db: StateDb) {}
+export function runFinished(run: RunRecord): UserError {
+  return new UserError(
+    'conflict',
+    `Run ${run.id} already finished with status ${run.status}; nothing to cancel.`,
+    { code: 'RUN_FINISHED' },
+  );
+}
+
+export const INTERRUPTED_MESSAGE = 'The process running this run stopped before it finished.';
+
+/** The embedded store: SQLite state in the data directory, one log file per run. */
+export class SqliteRunStore implements RunStore {
+  private readonly statements = new Map<string, Statement>();
+  private readonly db: StateDb;
+
+  constructor(private readonly context: Context) {
+    this.db = context.state;
+  }
 
   /** Prepares a statement once per store: preparing costs more than running these small statements. */
   private sql(text: string): Statement {
@@ -115,7 +212,7 @@ export class RunStore {
     return statement;
   }
 
-  createRun(run: NewRun): RunRecord {
+  async createRun(run: NewRun): Promise<RunRecord> {
     const insert = this.db.transaction(() => {
       const { next } = this.sql(
         'SELECT coalesce(max(number), 0) + 1 AS next FROM workflow_runs WHERE workflow = ?',
@@ -141,16 +238,17 @@ export class RunStore {
     return this.getRun(insert.immediate());
   }
 
-  startRun(id: number): void {
-    this.sql(
+  async claimRun(id: number, owner: string): Promise<boolean> {
+    const result = this.sql(
       "UPDATE workflow_runs SET status = 'running', started_at = ?, owner = ? WHERE id = ? AND status = 'queued'",
-    ).run(now(), OWNER, id);
+    ).run(now(), owner, id);
+    return result.changes === 1;
   }
 
-  finishRun(
+  async finishRun(
     id: number,
     result: { status: RunStatus; outputs?: unknown; summary?: string; error?: string },
-  ): void {
+  ): Promise<void> {
     this.sql(
       'UPDATE workflow_runs SET status = ?, outputs = ?, summary = ?, error = ?, finished_at = ? WHERE id = ?',
     ).run(
@@ -163,18 +261,15 @@ export class RunStore {
     );
   }
 
-  getRun(id: number): RunRecord {
+  async getRun(id: number): Promise<RunRecord> {
     const row = this.sql('SELECT * FROM workflow_runs WHERE id = ?').get(id) as RunRow | undefined;
-    if (!row)
-      throw new UserError(
-        'not_found',
-        `Run ${id} not found. List runs with \`opsbox workflow runs\`.`,
-        { code: 'RUN_NOT_FOUND' },
-      );
+    if (!row) throw runNotFound(id);
     return toRun(row);
   }
 
-  listRuns(filter: { workflow?: string; status?: string; limit?: number } = {}): RunRecord[] {
+  async listRuns(
+    filter: { workflow?: string; status?: string; limit?: number } = {},
+  ): Promise<RunRecord[]> {
     const rows = this.sql(
       `SELECT * FROM workflow_runs
          WHERE (@workflow IS NULL OR workflow = @workflow) AND (@status IS NULL OR status = @status)
@@ -187,20 +282,14 @@ export class RunStore {
     return rows.map(toRun);
   }
 
-  requestCancel(id: number): RunRecord {
-    const run = this.getRun(id);
-    if (FINISHED_RUN_STATUSES.includes(run.status)) {
-      throw new UserError(
-        'conflict',
-        `Run ${id} already finished with status ${run.status}; nothing to cancel.`,
-        { code: 'RUN_FINISHED' },
-      );
-    }
+  async requestCancel(id: number): Promise<RunRecord> {
+    const run = await this.getRun(id);
+    if (FINISHED_RUN_STATUSES.includes(run.status)) throw runFinished(run);
     this.sql('UPDATE workflow_runs SET cancel_requested = 1 WHERE id = ?').run(id);
     return this.getRun(id);
   }
 
-  isCancelRequested(id: number): boolean {
+  async touchRun(id: number): Promise<boolean> {
     const row = this.sql('SELECT cancel_requested FROM workflow_runs WHERE id = ?').get(id) as
       { cancel_requested: number } | undefined;
     return row?.cancel_requested === 1;
@@ -211,7 +300,7 @@ export class RunStore {
    * interrupted, with their unfinished jobs and steps. Runs owned by another
    * host are left alone: only that host can tell whether they still run.
    */
-  markInterrupted(isAlive: (pid: number) => boolean = processAlive): number[] {
+  async markInterrupted(isAlive: (pid: number) => boolean = processAlive): Promise<number[]> {
     const host = hostname();
     const rows = this.sql(
       "SELECT id, owner FROM workflow_runs WHERE status IN ('queued', 'running')",
@@ -224,10 +313,9 @@ export class RunStore {
       .map((row) => row.id);
     const mark = this.db.transaction(() => {
       for (const id of orphans) {
-        const message = 'The process running this run stopped before it finished.';
         this.sql(
           "UPDATE workflow_runs SET status = 'interrupted', error = ?, finished_at = ? WHERE id = ?",
-        ).run(message, now(), id);
+        ).run(INTERRUPTED_MESSAGE, now(), id);
         this.sql(
           "UPDATE workflow_jobs SET status = 'cancelled', finished_at = ? WHERE run_id = ? AND status IN ('queued', 'running')",
         ).run(now(), id);
@@ -240,7 +328,7 @@ export class RunStore {
     return orphans;
   }
 
-  saveJob(runId: number, job: JobRecord): void {
+  async saveJob(runId: number, job: JobRecord): Promise<void> {
     this.sql(
       `INSERT INTO workflow_jobs (run_id, key, job_id, status, matrix, outputs, error, started_at, finished_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -259,7 +347,7 @@ export class RunStore {
     );
   }
 
-  saveStep(runId: number, step: StepRecord): void {
+  async saveStep(runId: number, step: StepRecord): Promise<void> {
     this.sql(
       `INSERT INTO workflow_steps (run_id, job_key, number, step_id, name, status, outcome, outputs, attempts, exit_code, error, started_at, finished_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -283,74 +371,41 @@ export class RunStore {
     );
   }
 
-  jobs(runId: number): JobRecord[] {
+  async jobs(runId: number): Promise<JobRecord[]> {
     const rows = this.sql('SELECT * FROM workflow_jobs WHERE run_id = ? ORDER BY rowid').all(
       runId,
     ) as JobRow[];
-    return rows.map((row) => ({
-      key: row.key,
-      jobId: row.job_id,
-      status: row.status as JobStatus,
-      matrix: parse(row.matrix),
-      outputs: parse(row.outputs),
-      error: row.error,
-      startedAt: row.started_at,
-      finishedAt: row.finished_at,
-    }));
+    return rows.map(toJob);
   }
 
-  steps(runId: number): StepRecord[] {
+  async steps(runId: number): Promise<StepRecord[]> {
     const rows = this.sql('SELECT * FROM workflow_steps WHERE run_id = ? ORDER BY rowid').all(
       runId,
     ) as StepRow[];
-    return rows.map((row) => ({
-      jobKey: row.job_key,
-      number: row.number,
-      stepId: row.step_id,
-      name: row.name,
-      status: row.status as StepStatus,
-      outcome: row.outcome,
-      outputs: parse(row.outputs),
-      attempts: row.attempts,
-      exitCode: row.exit_code,
-      error: row.error,
-      startedAt: row.started_at,
-      finishedAt: row.finished_at,
-    }));
+    return rows.map(toStep);
   }
 
-  isEnabled(workflow: string): boolean {
+  async isEnabled(workflow: string): Promise<boolean> {
     const row = this.sql('SELECT enabled FROM workflow_settings WHERE workflow = ?').get(
       workflow,
     ) as { enabled: number } | undefined;
     return row ? row.enabled === 1 : true;
   }
 
-  setEnabled(workflow: string, enabled: boolean): void {
+  async setEnabled(workflow: string, enabled: boolean): Promise<void> {
     this.sql(
       'INSERT INTO workflow_settings (workflow, enabled, updated_at) VALUES (?, ?, ?) ON CONFLICT (workflow) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at',
     ).run(workflow, enabled ? 1 : 0, now());
   }
 
-  /**
-   * Records a schedule fire. The primary key (schedule, planned instant)
-   * lets exactly one caller win, however many schedulers share the store;
-   * returns false when the fire was already recorded.
-   */
-  claimFire(fire: {
-    scheduleKey: string;
-    plannedAt: string;
-    workflow: string;
-    status: 'started' | 'skipped';
-    reason?: string;
-  }): boolean {
+  async claimFire(fire: FireClaim): Promise<boolean> {
     const result = this.sql(
       'INSERT OR IGNORE INTO schedule_fires (schedule_key, planned_at, workflow, status, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)',
     ).run(fire.scheduleKey, fire.plannedAt, fire.workflow, fire.status, fire.reason ?? null, now());
     return result.changes === 1;
   }
 
-  linkFire(scheduleKey: string, plannedAt: string, runId: number): void {
+  async linkFire(scheduleKey: string, plannedAt: string, runId: number): Promise<void> {
     this.sql('UPDATE schedule_fires SET run_id = ? WHERE schedule_key = ? AND planned_at = ?').run(
       runId,
       scheduleKey,
@@ -358,35 +413,48 @@ export class RunStore {
     );
   }
 
-  /** Marks a claimed fire whose run could not start, keeping the reason in the history. */
-  failFire(scheduleKey: string, plannedAt: string, reason: string): void {
+  async failFire(scheduleKey: string, plannedAt: string, reason: string): Promise<void> {
     this.sql(
       "UPDATE schedule_fires SET status = 'failed', reason = ? WHERE schedule_key = ? AND planned_at = ?",
     ).run(reason, scheduleKey, plannedAt);
   }
 
-  /** Returns the latest planned instant recorded for a schedule, as an ISO string. */
-  lastFire(scheduleKey: string): string | undefined {
+  async lastFire(scheduleKey: string): Promise<string | undefined> {
     const row = this.sql(
       'SELECT max(planned_at) AS last FROM schedule_fires WHERE schedule_key = ?',
     ).get(scheduleKey) as { last: string | null };
     return row.last ?? undefined;
   }
 
-  fires(workflow?: string, limit = 50): FireRecord[] {
+  async fires(workflow?: string, limit = 50): Promise<FireRecord[]> {
     const rows = this.sql(
       'SELECT * FROM schedule_fires WHERE (@workflow IS NULL OR workflow = @workflow) ORDER BY planned_at DESC LIMIT @limit',
     ).all({ workflow: workflow ?? null, limit }) as FireRow[];
-    return rows.map((row) => ({
-      scheduleKey: row.schedule_key,
-      plannedAt: row.planned_at,
-      workflow: row.workflow,
-      status: row.status as FireRecord['status'],
-      reason: row.reason,
-      runId: row.run_id,
-      createdAt: row.created_at,
-    }));
+    return rows.map(toFire);
   }
+
+  openLog(runId: number, masker: Masker, maxBytes: number): Promise<RunLogWriter> {
+    return RunLog.open(runLogPath(this.context, runId), masker, maxBytes);
+  }
+
+  async readLog(runId: number, offset: number): Promise<LogChunk> {
+    return readLog(runLogPath(this.context, runId), offset);
+  }
+}
+
+export interface RunDetails extends RunRecord {
+  jobs: (JobRecord & { steps: StepRecord[] })[];
+}
+
+/** Loads a run with its jobs, each with its steps. */
+export async function runDetails(store: RunStore, id: number): Promise<RunDetails> {
+  const run = await store.getRun(id);
+  const steps = await store.steps(id);
+  const jobs = (await store.jobs(id)).map((job) => ({
+    ...job,
+    steps: steps.filter((step) => step.jobKey === job.key),
+  }));
+  return { ...run, jobs };
 }
 
 export function processAlive(pid: number): boolean {
@@ -399,7 +467,7 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-interface RunRow {
+export interface RunRow {
   id: number;
   workflow: string;
   workflow_name: string;
@@ -421,7 +489,7 @@ interface RunRow {
   finished_at: string | null;
 }
 
-interface JobRow {
+export interface JobRow {
   key: string;
   job_id: string;
   status: string;
@@ -432,7 +500,7 @@ interface JobRow {
   finished_at: string | null;
 }
 
-interface StepRow {
+export interface StepRow {
   job_key: string;
   number: number;
   step_id: string | null;
@@ -447,7 +515,7 @@ interface StepRow {
   finished_at: string | null;
 }
 
-interface FireRow {
+export interface FireRow {
   schedule_key: string;
   planned_at: string;
   workflow: string;
@@ -457,7 +525,7 @@ interface FireRow {
   created_at: string;
 }
 
-function toRun(row: RunRow): RunRecord {
+export function toRun(row: RunRow): RunRecord {
   return {
     id: row.id,
     workflow: row.workflow,
@@ -478,5 +546,47 @@ function toRun(row: RunRow): RunRecord {
     createdAt: row.created_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
+  };
+}
+
+export function toJob(row: JobRow): JobRecord {
+  return {
+    key: row.key,
+    jobId: row.job_id,
+    status: row.status as JobStatus,
+    matrix: parse(row.matrix),
+    outputs: parse(row.outputs),
+    error: row.error,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+  };
+}
+
+export function toStep(row: StepRow): StepRecord {
+  return {
+    jobKey: row.job_key,
+    number: row.number,
+    stepId: row.step_id,
+    name: row.name,
+    status: row.status as StepStatus,
+    outcome: row.outcome,
+    outputs: parse(row.outputs),
+    attempts: row.attempts,
+    exitCode: row.exit_code,
+    error: row.error,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+  };
+}
+
+export function toFire(row: FireRow): FireRecord {
+  return {
+    scheduleKey: row.schedule_key,
+    plannedAt: row.planned_at,
+    workflow: row.workflow,
+    status: row.status as FireRecord['status'],
+    reason: row.reason,
+    runId: row.run_id,
+    createdAt: row.created_at,
   };
 }

@@ -8,7 +8,7 @@ import { Context } from '../../src/core/context.js';
 import { loadWorkflowFile } from '../../src/workflows/catalog.js';
 import { WorkflowEngine } from '../../src/workflows/engine.js';
 import type { LoadedWorkflow } from '../../src/workflows/parse.js';
-import { RunStore } from '../../src/workflows/store.js';
+import { OWNER, SqliteRunStore } from '../../src/workflows/store.js';
 import { tempDir } from '../helpers/cli.js';
 
 describe('run concurrency and cancellation', () => {
@@ -70,7 +70,7 @@ describe('run concurrency and cancellation', () => {
     const [one, two] = await Promise.all([first.done, second.done]);
     assert.deepEqual([one.status, two.status], ['cancelled', 'success']);
     assert.deepEqual(
-      engine.store.steps(one.id).map((step) => [step.status, step.error]),
+      (await engine.store.steps(one.id)).map((step) => [step.status, step.error]),
       [['cancelled', 'The step was cancelled; its processes were stopped.']],
     );
   });
@@ -81,11 +81,11 @@ describe('run concurrency and cancellation', () => {
     const { run, done } = await engine.dispatch(workflow, { event: 'workflow_dispatch' });
     await sleep(300);
     const started = Date.now();
-    new RunStore(context.state).requestCancel(run.id);
+    await new SqliteRunStore(context).requestCancel(run.id);
     const finished = await done;
     assert.equal(finished.status, 'cancelled');
     assert.ok(Date.now() - started < 3000);
-    assert.throws(() => engine.cancel(run.id), {
+    await assert.rejects(engine.cancel(run.id), {
       message: `Run ${run.id} already finished with status cancelled; nothing to cancel.`,
     });
   });
@@ -109,16 +109,16 @@ describe('run concurrency and cancellation', () => {
   });
 
   it('marks runs of a dead process as interrupted and leaves finished ones alone', async () => {
-    const store = new RunStore(context.state);
-    const orphan = store.createRun({
+    const store = new SqliteRunStore(context);
+    const orphan = await store.createRun({
       workflow: 'w',
       workflowName: 'w',
       file: '/w.yml',
       event: 'schedule',
       inputs: {},
     });
-    store.startRun(orphan.id);
-    store.saveJob(orphan.id, {
+    await store.claimRun(orphan.id, OWNER);
+    await store.saveJob(orphan.id, {
       key: 'a',
       jobId: 'a',
       status: 'running',
@@ -128,14 +128,14 @@ describe('run concurrency and cancellation', () => {
       startedAt: new Date().toISOString(),
       finishedAt: null,
     });
-    const before = store.listRuns({ status: 'success' }).length;
-    const marked = store.markInterrupted((pid) => pid !== process.pid);
+    const before = (await store.listRuns({ status: 'success' })).length;
+    const marked = await store.markInterrupted((pid) => pid !== process.pid);
     assert.deepEqual(marked, [orphan.id]);
-    const interrupted = store.getRun(orphan.id);
+    const interrupted = await store.getRun(orphan.id);
     assert.equal(interrupted.status, 'interrupted');
     assert.equal(interrupted.error, 'The process running this run stopped before it finished.');
-    assert.equal(store.jobs(orphan.id)[0]!.status, 'cancelled');
-    assert.equal(store.listRuns({ status: 'success' }).length, before);
+    assert.equal((await store.jobs(orphan.id))[0]!.status, 'cancelled');
+    assert.equal((await store.listRuns({ status: 'success' })).length, before);
     passed = true;
   });
 });

@@ -43,7 +43,7 @@ describe('example workflow on Chinook', () => {
       event: 'workflow_dispatch',
       inputs: { top: '3' },
     });
-    const result = finished(context, engine, await done);
+    const result = await finished(context, engine, await done);
 
     assert.equal(result.run.status, 'success', result.log.join('\n'));
     assert.deepEqual(

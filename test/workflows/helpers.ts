@@ -43,11 +43,15 @@ export async function runYaml(
   return finished(context, engine, run);
 }
 
-export function finished(context: Context, engine: WorkflowEngine, run: RunRecord): FinishedRun {
+export async function finished(
+  context: Context,
+  engine: WorkflowEngine,
+  run: RunRecord,
+): Promise<FinishedRun> {
   return {
     run,
-    jobs: engine.store.jobs(run.id),
-    steps: engine.store.steps(run.id),
+    jobs: await engine.store.jobs(run.id),
+    steps: await engine.store.steps(run.id),
     log: readLog(runLogPath(context, run.id)).lines.map((line) =>
       line.job ? `${line.job} | ${line.text}` : line.text,
     ),

@@ -28,13 +28,12 @@ async function tickAt(target: ReturnType<typeof setup>, at: string): Promise<voi
   target.clock.now = new Date(at);
   await target.scheduler.tick();
   await Promise.all(
-    target.engine.store.listRuns({ limit: 1000 }).map((run) => target.engine.wait(run.id)),
+    (await target.engine.store.listRuns({ limit: 1000 })).map((run) => target.engine.wait(run.id)),
   );
 }
 
-const fires = (target: ReturnType<typeof setup>) =>
-  target.engine.store
-    .fires()
+const fires = async (target: ReturnType<typeof setup>) =>
+  (await target.engine.store.fires())
     .reverse()
     .map((fire) => `${fire.plannedAt} ${fire.status}${fire.reason ? ` (${fire.reason})` : ''}`);
 
@@ -61,11 +60,11 @@ describe('scheduler', () => {
     await target.scheduler.tick();
     await tickAt(target, '2026-03-08T07:00:05Z');
     await tickAt(target, '2026-03-09T06:30:05Z');
-    assert.deepEqual(fires(target), [
+    assert.deepEqual(await fires(target), [
       '2026-03-08T07:00:00.000Z started',
       '2026-03-09T06:30:00.000Z started',
     ]);
-    const runs = target.engine.store.listRuns();
+    const runs = await target.engine.store.listRuns();
     assert.deepEqual(
       runs.map((run) => [run.event, run.status, run.plannedAt]),
       [
@@ -87,7 +86,7 @@ describe('scheduler', () => {
     await tickAt(target, '2026-11-01T05:30:10Z');
     await tickAt(target, '2026-11-01T06:30:10Z');
     await tickAt(target, '2026-11-01T12:00:00Z');
-    assert.deepEqual(fires(target), ['2026-11-01T05:30:00.000Z started']);
+    assert.deepEqual(await fires(target), ['2026-11-01T05:30:00.000Z started']);
   });
 
   it('follows elapsed time for a wildcard hour across DST', async () => {
@@ -106,7 +105,7 @@ describe('scheduler', () => {
       '2026-11-01T07:30:01Z',
     ])
       await tickAt(target, at);
-    assert.deepEqual(fires(target), [
+    assert.deepEqual(await fires(target), [
       '2026-11-01T04:30:00.000Z started',
       '2026-11-01T05:30:00.000Z started',
       '2026-11-01T06:30:00.000Z started',
@@ -123,10 +122,10 @@ describe('scheduler', () => {
     await Promise.all([first.scheduler.tick(), secondScheduler.tick()]);
     first.clock.now = new Date('2026-06-01T10:05:01Z');
     await Promise.all([first.scheduler.tick(), secondScheduler.tick()]);
-    const runs = first.engine.store.listRuns();
+    const runs = await first.engine.store.listRuns();
     await Promise.all(runs.map((run) => first.engine.wait(run.id) ?? secondEngine.wait(run.id)));
     assert.equal(runs.length, 1);
-    assert.deepEqual(fires(first), ['2026-06-01T10:05:00.000Z started']);
+    assert.deepEqual(await fires(first), ['2026-06-01T10:05:00.000Z started']);
   });
 
   it('skips fires missed while down by default and records them', async () => {
@@ -135,12 +134,12 @@ describe('scheduler', () => {
     await target.scheduler.tick();
     await tickAt(target, '2026-06-01T03:30:00Z');
     const reason = 'missed: opsbox was not running at the planned time (missed-runs: skip)';
-    assert.deepEqual(fires(target), [
+    assert.deepEqual(await fires(target), [
       `2026-06-01T01:00:00.000Z skipped (${reason})`,
       `2026-06-01T02:00:00.000Z skipped (${reason})`,
       `2026-06-01T03:00:00.000Z skipped (${reason})`,
     ]);
-    assert.equal(target.engine.store.listRuns().length, 0);
+    assert.equal((await target.engine.store.listRuns()).length, 0);
   });
 
   it('runs the latest missed fire once with missed-runs: run-once', async () => {
@@ -153,11 +152,11 @@ describe('scheduler', () => {
     contexts.push(target.context);
     await target.scheduler.tick();
     await tickAt(target, '2026-06-01T02:30:00Z');
-    assert.deepEqual(fires(target), [
+    assert.deepEqual(await fires(target), [
       '2026-06-01T01:00:00.000Z skipped (missed: opsbox was not running at the planned time (missed-runs: run-once))',
       '2026-06-01T02:00:00.000Z started (missed while opsbox was not running; started once (missed-runs: run-once))',
     ]);
-    assert.equal(target.engine.store.listRuns()[0]!.status, 'success');
+    assert.equal((await target.engine.store.listRuns())[0]!.status, 'success');
   });
 
   it('resumes from the last recorded fire after a restart', async () => {
@@ -173,9 +172,11 @@ describe('scheduler', () => {
     const restarted = new Scheduler(target.context, target.engine, { now: () => target.clock.now });
     target.clock.now = new Date('2026-06-01T04:00:10Z');
     await restarted.tick();
-    await Promise.all(target.engine.store.listRuns().map((run) => target.engine.wait(run.id)));
+    await Promise.all(
+      (await target.engine.store.listRuns()).map((run) => target.engine.wait(run.id)),
+    );
     assert.deepEqual(
-      fires(target).map((fire) => fire.split(' (')[0]),
+      (await fires(target)).map((fire) => fire.split(' (')[0]),
       [
         '2026-06-01T01:00:00.000Z started',
         '2026-06-01T02:00:00.000Z skipped',
@@ -188,10 +189,10 @@ describe('scheduler', () => {
   it('records fires of a disabled workflow as skipped', async () => {
     const target = setup(temp.dir, 'disabled', workflow('*/10 * * * *'), '2026-06-01T00:01:00Z');
     contexts.push(target.context);
-    target.engine.store.setEnabled('disabled', false);
+    await target.engine.store.setEnabled('disabled', false);
     await target.scheduler.tick();
     await tickAt(target, '2026-06-01T00:10:01Z');
-    assert.deepEqual(fires(target), [
+    assert.deepEqual(await fires(target), [
       '2026-06-01T00:10:00.000Z skipped (the workflow is disabled)',
     ]);
   });
@@ -205,7 +206,7 @@ describe('scheduler', () => {
     );
     await target.scheduler.tick();
     await tickAt(target, '2026-06-01T00:10:01Z');
-    assert.deepEqual(fires(target), ['2026-06-01T00:10:00.000Z started']);
+    assert.deepEqual(await fires(target), ['2026-06-01T00:10:00.000Z started']);
     passed = true;
   });
 });

@@ -7,8 +7,8 @@ const list: CommandSpec = {
   name: 'list',
   summary: 'list secrets (names and dates, never the values)',
   options: [{ flags: '--json', description: 'print as JSON' }],
-  run({ options, context }) {
-    const secrets = new SecretStore(context).list();
+  async run({ options, context }) {
+    const secrets = await new SecretStore(context).list();
     if (options.json) return printJson(secrets);
     printTable(
       ['name', 'created', 'updated'],
@@ -23,8 +23,8 @@ const remove: CommandSpec = {
   aliases: ['remove'],
   summary: 'delete a secret',
   options: [{ flags: '--json', description: 'print the deleted secret as JSON' }],
-  run({ args: [name], options, context }) {
-    const deleted = new SecretStore(context).delete(name!);
+  async run({ args: [name], options, context }) {
+    const deleted = await new SecretStore(context).delete(name!);
     if (options.json) return printJson(deleted);
     info(`Deleted secret ${deleted.name}.`);
   },

@@ -32,7 +32,7 @@ export const setCommand: CommandSpec = {
     if (options.envFile) {
       if (name) throw new UserError('usage', 'Pass either a secret NAME or --env-file, not both.');
       const values = readEnvFile(options.envFile);
-      const names = store.setMany(values);
+      const names = await store.setMany(values);
       if (options.json) printJson({ stored: names });
       else
         info(`Stored ${names.length} secret${names.length === 1 ? '' : 's'}: ${names.join(', ')}.`);
@@ -46,7 +46,7 @@ export const setCommand: CommandSpec = {
         'Missing secret NAME: run `opsbox secret set NAME`, or pass --env-file FILE.',
       );
     const value = await readValue(name, options.body);
-    const stored = store.set(name, value);
+    const stored = await store.set(name, value);
     if (options.json) printJson({ stored: [stored.name], replaced: stored.replaced });
     else info(`${stored.replaced ? 'Updated' : 'Stored'} secret ${stored.name}.`);
     if (!isMaskable(value)) warnUnmasked([stored.name]);

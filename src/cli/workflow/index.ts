@@ -1,7 +1,6 @@
 import { UserError } from '../../core/errors.js';
 import { resolveWorkflow } from '../../workflows/catalog.js';
-import { WorkflowEngine } from '../../workflows/engine.js';
-import { RunStore } from '../../workflows/store.js';
+import { WorkflowEngine, openRunStore } from '../../workflows/engine.js';
 import type { CommandGroupSpec, CommandSpec } from '../command.js';
 import { info, printJson, printTable } from '../output.js';
 import { parseRunId } from './format.js';
@@ -16,8 +15,8 @@ const cancel: CommandSpec = {
   name: 'cancel <run>',
   summary: 'cancel a queued or running run (the process running it stops its steps)',
   options: [{ flags: '--json', description: 'print the run as JSON' }],
-  run({ args: [runText], options, context }) {
-    const run = new WorkflowEngine(context).cancel(parseRunId(runText!));
+  async run({ args: [runText], options, context }) {
+    const run = await new WorkflowEngine(context).cancel(parseRunId(runText!));
     if (options.json) return printJson(run);
     info(`Cancel requested for run ${run.id}; its steps are being stopped.`);
   },
@@ -32,7 +31,7 @@ function toggle(enabled: boolean): CommandSpec {
     options: [{ flags: '--json', description: 'print the setting as JSON' }],
     async run({ args: [reference], options, context }) {
       const workflow = await resolveWorkflow(context, reference!);
-      new RunStore(context.state).setEnabled(workflow.id, enabled);
+      await openRunStore(context).setEnabled(workflow.id, enabled);
       if (options.json) return printJson({ workflow: workflow.id, enabled });
       info(`Workflow ${workflow.id} is ${enabled ? 'enabled' : 'disabled'}.`);
     },
@@ -46,11 +45,11 @@ const fires: CommandSpec = {
     { flags: '-L, --limit <count>', description: 'maximum number of fires to list', default: '50' },
     { flags: '--json', description: 'print as JSON' },
   ],
-  run({ args: [workflow], options, context }) {
+  async run({ args: [workflow], options, context }) {
     const limit = Number(options.limit);
     if (!Number.isInteger(limit) || limit <= 0)
       throw new UserError('usage', `Invalid --limit "${options.limit}": use a positive number.`);
-    const list = new RunStore(context.state).fires(workflow, limit);
+    const list = await openRunStore(context).fires(workflow, limit);
     if (options.json) return printJson(list);
     printTable(
       ['planned (UTC)', 'workflow', 'status', 'run', 'reason'],

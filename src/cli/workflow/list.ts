@@ -1,5 +1,5 @@
 import { listWorkflows } from '../../workflows/catalog.js';
-import { RunStore } from '../../workflows/store.js';
+import { openRunStore } from '../../workflows/engine.js';
 import type { CommandSpec } from '../command.js';
 import { printJson, printTable } from '../output.js';
 
@@ -8,15 +8,16 @@ export const listCommand: CommandSpec = {
   summary: "list the workflows in the data directory's workflows folder",
   options: [{ flags: '--json', description: 'print as JSON' }],
   async run({ options, context }) {
-    const store = new RunStore(context.state);
-    const entries = (await listWorkflows(context)).map((entry) => {
-      const lastRun = store.listRuns({ workflow: entry.id, limit: 1 })[0];
+    const store = openRunStore(context);
+    const entries = [];
+    for (const entry of await listWorkflows(context)) {
+      const [lastRun] = await store.listRuns({ workflow: entry.id, limit: 1 });
       const definition = entry.workflow?.definition;
-      return {
+      entries.push({
         id: entry.id,
         name: entry.workflow?.name ?? entry.id,
         file: entry.file,
-        enabled: store.isEnabled(entry.id),
+        enabled: await store.isEnabled(entry.id),
         schedules:
           entry.workflow?.schedules.map((s) => ({ cron: s.cron, timezone: s.timezone })) ?? [],
         dispatch: definition ? definition.on.workflow_dispatch !== undefined : false,
@@ -24,8 +25,8 @@ export const listCommand: CommandSpec = {
           ? { id: lastRun.id, status: lastRun.status, createdAt: lastRun.createdAt }
           : null,
         error: entry.error ?? null,
-      };
-    });
+      });
+    }
     if (options.json) return printJson(entries);
     printTable(
       ['workflow', 'name', 'enabled', 'triggers', 'last run'],

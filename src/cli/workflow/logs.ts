@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { formatLogLine, readLog, runLogPath } from '../../workflows/run-log.js';
-import { FINISHED_RUN_STATUSES, RunStore } from '../../workflows/store.js';
+import { openRunStore } from '../../workflows/engine.js';
+import { formatLogLine } from '../../workflows/run-log.js';
+import { FINISHED_RUN_STATUSES } from '../../workflows/store.js';
 import type { CommandSpec } from '../command.js';
 import { parseRunId } from './format.js';
 
@@ -14,16 +15,16 @@ export const logsCommand: CommandSpec = {
   ],
   async run({ args: [runText], options, context }) {
     const id = parseRunId(runText!);
-    const store = new RunStore(context.state);
-    store.getRun(id);
-    const file = runLogPath(context, id);
+    const store = openRunStore(context);
     let offset = 0;
     for (;;) {
-      const finished = FINISHED_RUN_STATUSES.includes(store.getRun(id).status);
-      const chunk = readLog(file, offset);
+      const finished = FINISHED_RUN_STATUSES.includes((await store.getRun(id)).status);
+      const chunk = await store.readLog(id, offset);
       offset = chunk.offset;
       for (const line of chunk.lines)
         process.stdout.write((options.json ? JSON.stringify(line) : formatLogLine(line)) + '\n');
+      // Lines arrive in chunks of a bounded size: read on until one comes back empty.
+      if (chunk.lines.length > 0) continue;
       if (!options.follow || finished) break;
       await sleep(200);
     }

@@ -1,12 +1,13 @@
 import { existsSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { resolveWorkflow } from '../../workflows/catalog.js';
 import { WorkflowEngine } from '../../workflows/engine.js';
 import { parseInputFlags } from '../../workflows/inputs.js';
-import { formatLogLine, readLog, runLogPath } from '../../workflows/run-log.js';
+import { formatLogLine } from '../../workflows/run-log.js';
 import type { CommandSpec } from '../command.js';
 import { info, printJson } from '../output.js';
-import { runDetails } from './view.js';
+import { runDetails } from '../../workflows/store.js';
 
 export const runCommand: CommandSpec = {
   name: 'run <workflow>',
@@ -33,8 +34,8 @@ export const runCommand: CommandSpec = {
   ],
   async run({ args: [reference], options, context }) {
     const workflow = await resolveWorkflow(context, reference!);
-    const engine = new WorkflowEngine(context);
-    engine.store.markInterrupted();
+    const engine = new WorkflowEngine(context, {}, { executeHere: true });
+    await engine.store.markInterrupted();
     // The same test resolveWorkflow uses to read the argument as a path rather than a name.
     const isFile = /\.ya?ml$/i.test(reference!) && existsSync(reference!);
     const { run, done } = await engine.dispatch(workflow, {
@@ -44,29 +45,35 @@ export const runCommand: CommandSpec = {
       workspace: isFile ? process.cwd() : undefined,
     });
 
-    const onSignal = () => engine.cancel(run.id);
+    const onSignal = () => void engine.cancel(run.id).catch(() => undefined);
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    const file = runLogPath(context, run.id);
-    let offset = 0;
-    const drain = () => {
-      const chunk = readLog(file, offset);
-      offset = chunk.offset;
-      if (!options.json)
-        for (const line of chunk.lines) process.stdout.write(formatLogLine(line) + '\n');
-    };
-    const timer = setInterval(drain, 100);
+    let ended = false;
+    const printing = (async () => {
+      let offset = 0;
+      for (;;) {
+        // Read before the lines, so that the last read after the end sees every line.
+        const last = ended;
+        const chunk = await engine.store.readLog(run.id, offset);
+        offset = chunk.offset;
+        if (!options.json)
+          for (const line of chunk.lines) process.stdout.write(formatLogLine(line) + '\n');
+        if (chunk.lines.length > 0) continue;
+        if (last) return;
+        await sleep(100);
+      }
+    })();
     let finished;
     try {
       finished = await done;
     } finally {
-      clearInterval(timer);
+      ended = true;
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
-    drain();
+    await printing;
 
-    if (options.json) printJson(runDetails(engine.store, finished.id));
+    if (options.json) printJson(await runDetails(engine.store, finished.id));
     else
       info(
         `Run ${finished.id} (${workflow.id} #${finished.number}) finished: ${finished.status}.${finished.error ? ` ${finished.error}` : ''}`,

@@ -1,5 +1,5 @@
 import { UserError } from '../../core/errors.js';
-import { RunStore } from '../../workflows/store.js';
+import { openRunStore } from '../../workflows/engine.js';
 import type { CommandSpec } from '../command.js';
 import { printJson, printTable } from '../output.js';
 import { RUN_COLUMNS, runRow } from './format.js';
@@ -16,14 +16,14 @@ export const runsCommand: CommandSpec = {
     },
     { flags: '--json', description: 'print as JSON' },
   ],
-  run({ args: [workflow], options, context }) {
+  async run({ args: [workflow], options, context }) {
     const limit = Number(options.limit);
     if (!Number.isInteger(limit) || limit <= 0 || limit > 1000)
       throw new UserError(
         'usage',
         `Invalid --limit "${options.limit}": use a number from 1 to 1000.`,
       );
-    const runs = new RunStore(context.state).listRuns({ workflow, status: options.status, limit });
+    const runs = await openRunStore(context).listRuns({ workflow, status: options.status, limit });
     if (options.json) return printJson(runs);
     printTable(
       RUN_COLUMNS,

@@ -1,29 +1,15 @@
-import type { JobRecord, RunRecord, RunStore, StepRecord } from '../../workflows/store.js';
+import { openRunStore } from '../../workflows/engine.js';
+import { runDetails } from '../../workflows/store.js';
 import type { CommandSpec } from '../command.js';
 import { printJson, printTable } from '../output.js';
-import { RunStore as Store } from '../../workflows/store.js';
 import { duration, parseRunId } from './format.js';
-
-export interface RunDetails extends RunRecord {
-  jobs: (JobRecord & { steps: StepRecord[] })[];
-}
-
-/** Loads a run with its jobs, each with its steps. */
-export function runDetails(store: RunStore, id: number): RunDetails {
-  const run = store.getRun(id);
-  const steps = store.steps(id);
-  const jobs = store
-    .jobs(id)
-    .map((job) => ({ ...job, steps: steps.filter((step) => step.jobKey === job.key) }));
-  return { ...run, jobs };
-}
 
 export const viewCommand: CommandSpec = {
   name: 'view <run>',
   summary: 'show a run with its jobs, steps, outputs and summary',
   options: [{ flags: '--json', description: 'print as JSON' }],
-  run({ args: [runId], options, context }) {
-    const details = runDetails(new Store(context.state), parseRunId(runId!));
+  async run({ args: [runId], options, context }) {
+    const details = await runDetails(openRunStore(context), parseRunId(runId!));
     if (options.json) return printJson(details);
     const out = process.stdout;
     out.write(

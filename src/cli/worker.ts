@@ -1,0 +1,46 @@
+import { UserError } from '../core/errors.js';
+import { WorkflowWorker } from '../workflows/worker.js';
+import type { CommandSpec } from './command.js';
+import { info } from './output.js';
+
+export const workerCommand: CommandSpec = {
+  name: 'worker',
+  summary: 'execute queued workflow runs from the PostgreSQL state store',
+  description:
+    'Takes workflow runs that `opsbox serve` queued in the PostgreSQL state store (OPSBOX_DATABASE_URL) and executes them. ' +
+    'Start any number of workers on any machines; each run executes once. Every worker and server needs the same ' +
+    'OPSBOX_DATABASE_URL and OPSBOX_SECRET_KEY. On SIGINT or SIGTERM the worker stops its runs, which end as interrupted.',
+  serverLogger: true,
+  options: [
+    {
+      flags: '-c, --concurrency <count>',
+      description: 'runs executed at once by this worker',
+      default: '4',
+    },
+  ],
+  async run({ options, context }) {
+    const concurrency = Number(options.concurrency);
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256)
+      throw new UserError(
+        'usage',
+        `Invalid --concurrency "${options.concurrency}": use a number from 1 to 256.`,
+      );
+    const worker = new WorkflowWorker(context, { concurrency });
+    await worker.start();
+    info(
+      `Worker ${worker.id} takes runs from PostgreSQL at ${context.postgres!.displayUrl}, ${concurrency} at a time. Press Ctrl+C to stop.`,
+    );
+    await new Promise<void>((resolve) => {
+      const shutdown = (signal: string) => {
+        context.logger.info({ signal }, 'worker:signal');
+        process.off('SIGINT', shutdown);
+        process.off('SIGTERM', shutdown);
+        resolve();
+      };
+      process.on('SIGINT', shutdown);
+      process.on('SIGTERM', shutdown);
+    });
+    await worker.stop();
+    context.close();
+  },
+};

@@ -1,0 +1,183 @@
+import pg from 'pg';
+
+import { UserError, errorMessage } from './errors.js';
+
+/** One schema change of the PostgreSQL state store, applied once, in version order per area. */
+export interface PgMigration {
+  area: string;
+  version: number;
+  description: string;
+  sql: string;
+}
+
+/** The schema that holds opsbox's tables, so they never mix with a user's own. */
+export const STATE_SCHEMA = 'opsbox';
+
+/** A lock id for migrations, so processes starting at once apply each migration once. */
+const MIGRATION_LOCK = 0x6f7073626f78;
+
+export type Queryable = Pick<pg.PoolClient, 'query'>;
+
+/**
+ * The state store on PostgreSQL, chosen by OPSBOX_DATABASE_URL. Servers and
+ * workers on any number of machines share it; the embedded SQLite store
+ * stays in use for everything that is not shared (databases, tokens, the
+ * object store's files).
+ */
+export class PostgresState {
+  readonly pool: pg.Pool;
+  private migrated?: Promise<void>;
+
+  constructor(
+    readonly url: string,
+    private readonly migrations: PgMigration[],
+  ) {
+    this.pool = new pg.Pool({
+      connectionString: url,
+      max: 8,
+      application_name: 'opsbox',
+      options: `-c search_path=${STATE_SCHEMA}`,
+      allowExitOnIdle: true,
+    });
+    // An idle client losing its connection must not crash the process; the next query reconnects.
+    this.pool.on('error', () => undefined);
+  }
+
+  /** The address without user or password, for messages. */
+  get displayUrl(): string {
+    return describeUrl(this.url);
+  }
+
+  /** Applies pending migrations once per process, then runs the query. */
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string,
+    values: unknown[] = [],
+  ): Promise<pg.QueryResult<R>> {
+    await this.ready();
+    return this.pool.query<R>(text, values).catch((error) => {
+      throw this.explain(error);
+    });
+  }
+
+  /** Runs `work` in one transaction on one connection; it is rolled back when `work` throws. */
+  async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    await this.ready();
+    const client = await this.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  ready(): Promise<void> {
+    this.migrated ??= this.migrate().catch((error) => {
+      this.migrated = undefined;
+      throw error;
+    });
+    return this.migrated;
+  }
+
+  async end(): Promise<void> {
+    await this.pool.end();
+  }
+
+  private async connect(): Promise<pg.PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (error) {
+      throw this.explain(error);
+    }
+  }
+
+  private async migrate(): Promise<void> {
+    const client = await this.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${STATE_SCHEMA}`);
+      await client.query(
+        `CREATE TABLE IF NOT EXISTS migrations (
+           area text NOT NULL, version integer NOT NULL, description text NOT NULL,
+           applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (area, version))`,
+      );
+      const { rows } = await client.query<{ area: string; version: number }>(
+        'SELECT area, version FROM migrations',
+      );
+      const applied = new Set(rows.map((row) => `${row.area}:${row.version}`));
+      for (const migration of this.migrations) {
+        if (applied.has(`${migration.area}:${migration.version}`)) continue;
+        await client.query(migration.sql);
+        await client.query(
+          'INSERT INTO migrations (area, version, description) VALUES ($1, $2, $3)',
+          [migration.area, migration.version, migration.description],
+        );
+      }
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw this.explain(error);
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Turns a connection failure into one line that names the server, never the password. */
+  private explain(error: unknown): unknown {
+    if (error instanceof UserError) return error;
+    const code = (error as { code?: string }).code ?? '';
+    if (
+      /^(ECONNREFUSED|ENOTFOUND|ETIMEDOUT|EHOSTUNREACH|ECONNRESET)$/.test(code) ||
+      code === '57P03'
+    )
+      return new UserError(
+        'unavailable',
+        `Cannot reach the PostgreSQL state store at ${this.displayUrl} (OPSBOX_DATABASE_URL): ${errorMessage(error)}. Start the server or fix the URL.`,
+      );
+    if (code === '28P01' || code === '28000')
+      return new UserError(
+        'permission',
+        `The PostgreSQL state store at ${this.displayUrl} refused the login (OPSBOX_DATABASE_URL): ${errorMessage(error)}.`,
+      );
+    if (code === '3D000')
+      return new UserError(
+        'not_found',
+        `The PostgreSQL state store at ${this.displayUrl} has no such database (OPSBOX_DATABASE_URL): ${errorMessage(error)}. Create it first.`,
+      );
+    return error;
+  }
+}
+
+/** Shows a PostgreSQL URL as host:port/database, leaving out the user and password. */
+export function describeUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname}:${parsed.port || 5432}${parsed.pathname}`;
+  } catch {
+    return '(an unparsable URL)';
+  }
+}
+
+/** Checks OPSBOX_DATABASE_URL's form; returns undefined when it is not set. */
+export function databaseUrl(env = process.env): string | undefined {
+  const url = env.OPSBOX_DATABASE_URL;
+  if (!url) return undefined;
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || !/^postgres(ql)?:$/.test(parsed.protocol))
+    throw new UserError(
+      'usage',
+      'Invalid OPSBOX_DATABASE_URL: use postgres://USER:PASSWORD@HOST:PORT/DATABASE.',
+    );
+  return url;
+}
