@@ -408,15 +408,29 @@ function runWithProgress(
           errors.find((line) => /error/i.test(line)) ??
           errors[0] ??
           `exited with ${signal ?? `code ${code}`}`;
-        reject(
-          new UserError(
-            'unavailable',
-            `${name} failed on ${target.display}: ${detail.replace(/^error: /i, '')}`,
-            { code: 'PG_TOOL_FAILED' },
-          ),
-        );
+        reject(toolFailure(name, target, detail.replace(/^error: /i, '')));
       }
     });
+  });
+}
+
+/**
+ * Turns the last error of pg_dump or pg_restore into a UserError. An object
+ * that already exists in the target is a conflict with a fix. pg_restore
+ * runs with --single-transaction, so the target is left unchanged.
+ */
+function toolFailure(name: string, target: ConnectionTarget, detail: string): UserError {
+  const existing = /ERROR:\s+(.+ already exists)/.exec(detail);
+  if (name === 'pg_restore' && existing) {
+    return new UserError(
+      'conflict',
+      `pg_restore failed on ${target.display}: ${existing[1]}, so the database is not empty. ` +
+        'Pass --clean to drop the existing objects first, or use a new, empty database; nothing was changed.',
+      { code: 'PG_RESTORE_EXISTS' },
+    );
+  }
+  return new UserError('unavailable', `${name} failed on ${target.display}: ${detail}`, {
+    code: 'PG_TOOL_FAILED',
   });
 }
 

@@ -497,11 +497,15 @@ describe('pg commands on PostgreSQL 15', () => {
 
     // Restoring again fails on the existing objects and, in one transaction, changes nothing.
     const again = runCli(['pg', 'restore', archive, cluster.url('restored'), '--yes']);
-    assert.equal(again.code, 9, again.stderr);
+    assert.equal(again.code, 5, again.stderr);
     assert.match(
       again.stderr,
-      /^opsbox: pg_restore failed on postgres@127\.0\.0\.1:\d+\/restored: .*already exists/,
+      /^opsbox: pg_restore failed on postgres@127\.0\.0\.1:\d+\/restored: \w+ "[\w.]+" already exists, so the database is not empty\. Pass --clean to drop the existing objects first, or use a new, empty database; nothing was changed\.\n$/,
     );
+    assert.equal(await cluster.psql(count, 'restored'), expected);
+
+    const clean = runCli(['pg', 'restore', archive, cluster.url('restored'), '--clean', '--yes']);
+    assert.equal(clean.code, 0, clean.stderr);
     assert.equal(await cluster.psql(count, 'restored'), expected);
 
     await cluster.psql('CREATE DATABASE copied');
@@ -517,6 +521,9 @@ describe('pg commands on PostgreSQL 15', () => {
     ]);
     assert.equal(copy.code, 0, copy.stderr);
     assert.equal(await cluster.psql(count, 'copied'), expected);
+    const copyAgain = runCli(['pg', 'copy', '--from', url, '--to', cluster.url('copied'), '--yes']);
+    assert.equal(copyAgain.code, 5, copyAgain.stderr);
+    assert.match(copyAgain.stderr, /already exists, so the database is not empty\. Pass --clean/);
 
     const plain = path.join(temp.dir, 'plain.sql');
     writeFileSync(plain, 'SELECT 1;\n');
