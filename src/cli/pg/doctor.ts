@@ -1,59 +1,16 @@
 import pc from 'picocolors';
 
-import { UserError } from '../../core/errors.js';
 import {
   ALL_CHECKS,
   DEFAULT_THRESHOLDS,
   runDoctor,
   type CheckStatus,
   type DoctorReport,
-  type DoctorThresholds,
 } from '../../postgres/index.js';
 import type { CommandSpec } from '../command.js';
 import { printJson, printTable } from '../output.js';
 import { CONNECTION_OPTIONS, connectionOptions, JSON_OPTION } from './common.js';
-
-const UNITS: Record<string, number> = {
-  b: 1,
-  kb: 1024,
-  kib: 1024,
-  mb: 1024 ** 2,
-  mib: 1024 ** 2,
-  gb: 1024 ** 3,
-  gib: 1024 ** 3,
-  tb: 1024 ** 4,
-  tib: 1024 ** 4,
-  s: 1,
-  min: 60,
-  h: 3600,
-  d: 86_400,
-};
-
-/** Parses `name=value` overrides; values take a size (kB, MB, GB) or time (s, min, h, d) unit. */
-export function parseThresholds(values: string[]): Partial<DoctorThresholds> {
-  const result: Partial<DoctorThresholds> = {};
-  for (const item of values) {
-    const match = /^([A-Za-z]+)=(\d+(?:\.\d+)?)\s*([A-Za-z]+)?$/.exec(item);
-    const name = match?.[1] as keyof DoctorThresholds | undefined;
-    if (!match || !name || !(name in DEFAULT_THRESHOLDS)) {
-      throw new UserError(
-        'usage',
-        `Invalid --threshold "${item}": use NAME=VALUE with one of ${Object.keys(DEFAULT_THRESHOLDS).join(', ')}.`,
-        { code: 'PG_THRESHOLD_INVALID' },
-      );
-    }
-    const unit = match[3]?.toLowerCase();
-    if (unit !== undefined && !(unit in UNITS)) {
-      throw new UserError(
-        'usage',
-        `Invalid unit "${match[3]}" in --threshold "${item}": use B, kB, MB, GB, TB, s, min, h or d.`,
-        { code: 'PG_THRESHOLD_INVALID' },
-      );
-    }
-    result[name] = Number(match[2]) * (unit ? UNITS[unit]! : 1);
-  }
-  return result;
-}
+import { parseThresholds } from './thresholds.js';
 
 const STATUS_COLOR: Record<CheckStatus, (text: string) => string> = {
   ok: pc.green,
