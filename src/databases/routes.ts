@@ -30,8 +30,8 @@ export function registerDatabaseRoutes(app: FastifyInstance, context: Context): 
   app.get<{ Querystring: { name?: string; page?: string; per_page?: string } }>(
     BASE,
     async (request) => {
-      const page = Math.max(1, Number(request.query.page ?? 1) || 1);
-      const perPage = Math.min(10_000, Math.max(1, Number(request.query.per_page ?? 1000) || 1000));
+      const page = pagingParameter('page', request.query.page, 1, 1);
+      const perPage = pagingParameter('per_page', request.query.per_page, 1000, 10, 10_000);
       const all = catalog
         .list()
         .filter((record) => !request.query.name || record.name === request.query.name);
@@ -134,6 +134,27 @@ function toStatement(item: QueryBody, where: string): QueryStatement {
   if (item.params !== undefined && !Array.isArray(item.params))
     throw invalid(`"params" in ${where} must be an array of values.`);
   return { sql: item.sql, params: item.params as unknown[] | undefined };
+}
+
+/**
+ * Reads a paging query parameter. The ranges are those that Cloudflare's API
+ * reference gives for List D1 Databases (page ≥ 1, per_page 10 to 10000).
+ * A value outside them gets a 400 rather than being clamped.
+ */
+function pagingParameter(
+  name: string,
+  text: string | undefined,
+  defaultValue: number,
+  min: number,
+  max?: number,
+): number {
+  if (text === undefined) return defaultValue;
+  const value = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (Number.isSafeInteger(value) && value >= min && (max === undefined || value <= max)) {
+    return value;
+  }
+  const range = max === undefined ? `of ${min} or more` : `from ${min} to ${max}`;
+  throw invalid(`Invalid ${name} "${text}": use a whole number ${range}.`);
 }
 
 function invalid(message: string): UserError {

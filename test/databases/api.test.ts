@@ -101,6 +101,34 @@ describe('databases', () => {
     assert.equal(gone.json.success, false);
   });
 
+  test('list pages and rejects out-of-range paging', async () => {
+    const page = await callJson('GET', `${D1}?page=2&per_page=10`);
+    assert.equal(page.status, 200);
+    assert.deepEqual(page.json.result, []);
+    assert.deepEqual(page.json.result_info, {
+      page: 2,
+      per_page: 10,
+      count: 0,
+      total_count: 1,
+    });
+
+    const cases: [string, string][] = [
+      ['per_page=0', 'Invalid per_page "0": use a whole number from 10 to 10000.'],
+      ['per_page=10001', 'Invalid per_page "10001": use a whole number from 10 to 10000.'],
+      ['per_page=ten', 'Invalid per_page "ten": use a whole number from 10 to 10000.'],
+      ['page=-1', 'Invalid page "-1": use a whole number of 1 or more.'],
+      ['page=0', 'Invalid page "0": use a whole number of 1 or more.'],
+      ['page=1.5', 'Invalid page "1.5": use a whole number of 1 or more.'],
+    ];
+    for (const [query, message] of cases) {
+      const result = await callJson('GET', `${D1}?${query}`);
+      assert.equal(result.status, 400, query);
+      assert.equal(result.json.success, false, query);
+      assert.deepEqual(result.json.errors, [{ code: 7400, message }], query);
+      assert.equal(result.json.result, null, query);
+    }
+  });
+
   test('invalid name is rejected', async () => {
     const result = await callJson('POST', D1, { name: '../etc' });
     assert.equal(result.status, 400);
