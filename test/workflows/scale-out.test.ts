@@ -1,0 +1,267 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import pg from 'pg';
+
+import { BIN, runCli, tempDir } from '../helpers/cli.js';
+import { startCluster, type TestCluster } from '../postgres/cluster.js';
+import { startServe, waitFor, type Server } from './processes.js';
+
+const WORKFLOWS: Record<string, string> = {
+  // Fires every minute; two servers must start each fire once.
+  'tick.yml':
+    'on:\n  schedule:\n    - cron: "* * * * *"\njobs:\n  a:\n    steps:\n      - run: echo "tick ${{ github.event.schedule }}"\n',
+  'work.yml':
+    'on:\n  workflow_dispatch:\n    inputs:\n      n: {required: true}\njobs:\n  a:\n    steps:\n      - run: |\n          sleep 0.2\n          echo "item=${{ inputs.n }} key=${{ secrets.API_KEY }}"\n',
+  'hang.yml':
+    'on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - run: |\n          echo "hang started"\n          sleep 60\n',
+};
+
+interface Worker {
+  child: ChildProcess;
+  stderr: string;
+}
+
+/** Starts `opsbox worker` and waits for its banner. */
+async function startWorker(dataDir: string, env: Record<string, string>): Promise<Worker> {
+  const child = spawn(
+    process.execPath,
+    [BIN, '--data-dir', dataDir, 'worker', '--concurrency', '4'],
+    {
+      env: { ...process.env, OPSBOX_LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  const worker: Worker = { child, stderr: '' };
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`worker did not start: ${worker.stderr}`)),
+      30_000,
+    );
+    child.stderr!.on('data', (chunk: Buffer) => {
+      worker.stderr += chunk.toString();
+      if (worker.stderr.includes('takes runs from PostgreSQL')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`worker exited with ${code}: ${worker.stderr}`)));
+  });
+  return worker;
+}
+
+describe('scale-out: two servers and three workers on one PostgreSQL', () => {
+  const temp = tempDir('scale-out');
+  const children: ChildProcess[] = [];
+  let cluster: TestCluster;
+  let db: pg.Client;
+  let passed = false;
+  const servers: Server[] = [];
+  const workers: Worker[] = [];
+  const tokens: string[] = [];
+  const secretKey = randomBytes(32).toString('hex');
+  let env: Record<string, string>;
+  let serversStartedAt = 0;
+
+  before(async () => {
+    cluster = await startCluster(temp.dir, 'pg');
+    await cluster.psql('CREATE DATABASE opsbox_state');
+    env = {
+      OPSBOX_DATABASE_URL: cluster.url('opsbox_state'),
+      OPSBOX_SECRET_KEY: secretKey,
+      OPSBOX_RUN_STALE_SECONDS: '3',
+    };
+    db = new pg.Client({
+      connectionString: cluster.url('opsbox_state'),
+      options: '-c search_path=opsbox',
+    });
+    await db.connect();
+  });
+
+  after(async () => {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    await db?.end();
+    await cluster?.stop();
+    temp.cleanup(passed);
+  });
+
+  const api = async (server: number, method: string, route: string, body?: unknown) => {
+    const response = await fetch(servers[server]!.url + route, {
+      method,
+      headers: {
+        authorization: `Bearer ${tokens[server]}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: response.status, body: (await response.json()) as any };
+  };
+  const rows = async (sql: string, values: unknown[] = []) =>
+    (await db.query(sql, values)).rows as Record<string, any>[];
+
+  it('starts two servers and three workers sharing the state store', async () => {
+    for (const name of ['serve-a', 'serve-b']) {
+      const dataDir = path.join(temp.dir, name);
+      mkdirSync(path.join(dataDir, 'workflows'), { recursive: true });
+      for (const [file, text] of Object.entries(WORKFLOWS))
+        writeFileSync(path.join(dataDir, 'workflows', file), text);
+      tokens.push(
+        JSON.parse(runCli(['token', 'create', 'test', '--json'], { dataDir, env }).stdout).token,
+      );
+    }
+    const secret = runCli(['secret', 'set', 'API_KEY', '--body', 'k3y-shared-by-workers'], {
+      dataDir: path.join(temp.dir, 'serve-a'),
+      env,
+    });
+    assert.equal(secret.code, 0, secret.stderr);
+    for (const name of ['serve-a', 'serve-b']) {
+      const server = await startServe(path.join(temp.dir, name), env);
+      children.push(server.child);
+      servers.push(server);
+    }
+    serversStartedAt = Date.now();
+    for (const name of ['worker-1', 'worker-2', 'worker-3']) {
+      const worker = await startWorker(path.join(temp.dir, name), env);
+      children.push(worker.child);
+      workers.push(worker);
+    }
+    const listed = await api(1, 'GET', '/workflows');
+    assert.deepEqual(
+      listed.body.result.map((w: { id: string }) => w.id),
+      ['hang', 'tick', 'work'],
+    );
+  });
+
+  it('runs each dispatched run once, spread over the workers', async () => {
+    const ids: number[] = [];
+    for (let n = 1; n <= 24; n++) {
+      const { status, body } = await api(n % 2, 'POST', '/workflows/work/dispatches', {
+        inputs: { n: String(n) },
+      });
+      assert.equal(status, 201, JSON.stringify(body));
+      ids.push(body.result.id);
+    }
+    assert.equal(new Set(ids).size, 24);
+    await waitFor(
+      async () => {
+        const [row] = await rows(
+          "SELECT count(*)::int AS open FROM workflow_runs WHERE workflow = 'work' AND status IN ('queued', 'running')",
+        );
+        return row!.open === 0 ? true : undefined;
+      },
+      'the dispatched runs to finish',
+      60_000,
+    );
+    const runs = await rows(
+      "SELECT id, number, status, owner FROM workflow_runs WHERE workflow = 'work' ORDER BY number",
+    );
+    assert.deepEqual(
+      runs.map((run) => [run.number, run.status]),
+      ids.map((_, index) => [index + 1, 'success']),
+    );
+    const owners = new Set(runs.map((run) => String(run.owner).split(':').slice(0, 2).join(':')));
+    const workerIds = new Set(workers.map((worker) => `${hostname()}:${worker.child.pid}`));
+    for (const owner of owners) assert.ok(workerIds.has(owner), `unknown owner ${owner}`);
+    assert.ok(owners.size >= 2, `all runs went to one worker: ${[...owners].join(', ')}`);
+    // Each run executed its step exactly once, and its log shows the item once with the secret masked.
+    const lines = await rows(
+      `SELECT r.number, l.line FROM workflow_log_lines l JOIN workflow_runs r ON r.id = l.run_id
+        WHERE r.workflow = 'work' AND l.line LIKE '%item=%' ORDER BY r.number`,
+    );
+    assert.deepEqual(
+      lines.map((row) => [row.number, JSON.parse(row.line).text]),
+      ids.map((_, index) => [index + 1, `item=${index + 1} key=***`]),
+    );
+    const attempts = await rows(
+      "SELECT count(*)::int AS steps, sum(attempts)::int AS attempts FROM workflow_steps s JOIN workflow_runs r ON r.id = s.run_id WHERE r.workflow = 'work'",
+    );
+    assert.deepEqual(attempts[0], { steps: 24, attempts: 24 });
+  });
+
+  it('marks the run of a worker killed with -9 as interrupted, and the others go on', async () => {
+    const { body } = await api(0, 'POST', '/workflows/hang/dispatches', {});
+    const id = body.result.id as number;
+    const owner = await waitFor(
+      async () => {
+        const [row] = await rows(
+          `SELECT r.owner FROM workflow_runs r WHERE r.id = $1 AND r.status = 'running'
+             AND EXISTS (SELECT 1 FROM workflow_log_lines l WHERE l.run_id = r.id AND l.line LIKE '%hang started%')`,
+          [id],
+        );
+        return row?.owner as string | undefined;
+      },
+      'the hanging run to start',
+      30_000,
+    );
+    const pid = Number(owner.split(':')[1]);
+    const victim = workers.find((worker) => worker.child.pid === pid)!;
+    assert.ok(victim, `no worker with pid ${pid}`);
+    victim.child.kill('SIGKILL');
+    const lost = await waitFor(
+      async () => {
+        const [row] = await rows('SELECT status, error FROM workflow_runs WHERE id = $1', [id]);
+        return row!.status === 'running' ? undefined : row;
+      },
+      'the lost run to be marked',
+      30_000,
+    );
+    assert.deepEqual(lost, {
+      status: 'interrupted',
+      error:
+        'The worker running this run stopped (no heartbeat for 3 s); it was marked interrupted.',
+    });
+    const [step] = await rows('SELECT status FROM workflow_steps WHERE run_id = $1', [id]);
+    assert.equal(step!.status, 'cancelled');
+
+    const after = await api(1, 'POST', '/workflows/work/dispatches', { inputs: { n: 'after' } });
+    const finished = await waitFor(
+      async () => {
+        const run = (await api(0, 'GET', `/workflows/runs/${after.body.result.id}`)).body.result;
+        return run.status === 'success' ? run : undefined;
+      },
+      'a run after the kill',
+      30_000,
+    );
+    assert.notEqual(finished.owner.split(':')[1], String(pid));
+  });
+
+  it('starts each scheduled fire once although both servers schedule it', async () => {
+    // The first minute boundary after both servers started, plus time for the scheduler's tick.
+    const boundary = Math.ceil(serversStartedAt / 60_000) * 60_000;
+    await sleep(Math.max(0, boundary - Date.now()) + 5_000);
+    const fires = await rows(
+      "SELECT planned_at, status, run_id FROM schedule_fires WHERE workflow = 'tick' ORDER BY planned_at",
+    );
+    assert.ok(fires.length >= 1, 'no schedule fire was recorded');
+    for (const fire of fires) assert.equal(fire.status, 'started');
+    const runs = await rows(
+      "SELECT planned_at, status FROM workflow_runs WHERE workflow = 'tick' ORDER BY planned_at",
+    );
+    assert.deepEqual(
+      runs.map((run) => run.planned_at),
+      fires.map((fire) => fire.planned_at),
+    );
+    const ran = await waitFor(
+      async () => {
+        const open = await rows(
+          "SELECT 1 FROM workflow_runs WHERE workflow = 'tick' AND status IN ('queued', 'running')",
+        );
+        return open.length === 0 ? true : undefined;
+      },
+      'the scheduled runs to finish',
+      30_000,
+    );
+    assert.equal(ran, true);
+    const statuses = await rows(
+      "SELECT DISTINCT status FROM workflow_runs WHERE workflow = 'tick'",
+    );
+    assert.deepEqual(statuses, [{ status: 'success' }]);
+    passed = true;
+  });
+});
