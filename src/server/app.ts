@@ -7,14 +7,37 @@ import Fastify, {
 } from 'fastify';
 
 import type { Context } from '../core/context.js';
-import { isUserError } from '../core/errors.js';
+import { EXIT_CODES, isUserError, type ErrorKind } from '../core/errors.js';
 import { CachedTokenVerifier } from '../core/tokens.js';
 import { API_ROUTES } from './routes.js';
 
 export interface ApiError {
-  code: number | string;
+  /** A number, as in Cloudflare's envelope: the D1 routes' codes or `API_ERROR_CODES`. */
+  code: number;
   message: string;
+  /** opsbox's word code, such as `RUN_NOT_FOUND`, for errors that have one. */
+  type?: string;
 }
+
+/**
+ * Numeric `code` of each error kind in the envelope: 8000 plus the CLI's exit
+ * code for the same kind, so 8004 is "not found" as exit code 4 is. The
+ * numbers are as stable as the exit codes. Codes that Cloudflare's API uses
+ * keep their meaning: 10000 for a missing or wrong token and 7000 for an
+ * unknown path. The D1 routes keep D1's 7500 and use 7400 for a bad request.
+ */
+export const API_ERROR_CODES: Record<ErrorKind | 'bug', number> = Object.fromEntries(
+  Object.entries(EXIT_CODES).map(([kind, exitCode]) => [kind, 8000 + exitCode]),
+) as Record<ErrorKind | 'bug', number>;
+
+/** Kinds of the 4xx errors that fastify raises itself, such as an unparsable body. */
+const STATUS_KINDS: Record<number, ErrorKind> = {
+  403: 'permission',
+  404: 'not_found',
+  408: 'timeout',
+  409: 'conflict',
+  413: 'limit',
+};
 
 /** Wraps a result in the Cloudflare v4 envelope that every JSON API response uses. */
 export function envelope<T>(result: T, errors: ApiError[] = [], messages: string[] = []) {
@@ -78,31 +101,49 @@ export async function buildApp(
 
   app.setErrorHandler((error: any, request: FastifyRequest, reply: FastifyReply) => {
     if (isUserError(error)) {
-      // Cloudflare's API error codes are numbers; opsbox's own codes are words.
-      const code = /^\d+$/.test(error.code) ? Number(error.code) : error.code;
-      reply.code(error.httpStatus).send(failure([{ code, message: error.message }]));
+      // Errors of the D1 routes carry a numeric code (7400, 7500) and no type, as on D1.
+      const apiError = /^\d+$/.test(error.code)
+        ? { code: Number(error.code), message: error.message }
+        : { code: API_ERROR_CODES[error.kind], message: error.message, type: error.code };
+      reply.code(error.httpStatus).send(failure([apiError]));
       return;
     }
     if (error.validation || (error.statusCode && error.statusCode < 500)) {
-      reply
-        .code(error.statusCode ?? 400)
-        .send(failure([{ code: error.code ?? 'BAD_REQUEST', message: error.message }]));
+      const status: number = error.statusCode ?? 400;
+      const kind = STATUS_KINDS[status] ?? 'invalid';
+      reply.code(status).send(
+        failure([
+          {
+            code: API_ERROR_CODES[kind],
+            message: error.message,
+            type: error.code ?? 'BAD_REQUEST',
+          },
+        ]),
+      );
       return;
     }
     request.log.error({ err: error }, 'request failed');
-    reply
-      .code(500)
-      .send(
-        failure([{ code: 'INTERNAL', message: 'Internal error; the server log has the details.' }]),
-      );
+    reply.code(500).send(
+      failure([
+        {
+          code: API_ERROR_CODES.bug,
+          message: 'Internal error; the server log has the details.',
+          type: 'INTERNAL',
+        },
+      ]),
+    );
   });
 
   app.setNotFoundHandler((request, reply) => {
-    reply
-      .code(404)
-      .send(
-        failure([{ code: 'NOT_FOUND', message: `No route for ${request.method} ${request.url}.` }]),
-      );
+    reply.code(404).send(
+      failure([
+        {
+          code: 7000,
+          message: `No route for ${request.method} ${request.url}.`,
+          type: 'ROUTE_NOT_FOUND',
+        },
+      ]),
+    );
   });
 
   app.get('/health', async () => ({ ok: true }));

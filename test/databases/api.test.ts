@@ -76,6 +76,37 @@ describe('auth', () => {
   });
 });
 
+describe('errors', () => {
+  test('errors carry a numeric code and a type', async () => {
+    const route = await callJson('GET', '/client/v4/nope');
+    assert.equal(route.status, 404);
+    assert.deepEqual(route.json.errors, [
+      { code: 7000, message: 'No route for GET /client/v4/nope.', type: 'ROUTE_NOT_FOUND' },
+    ]);
+
+    const missing = await callJson('GET', `${D1}/no-such-db`);
+    assert.equal(missing.status, 404);
+    assert.deepEqual(missing.json.errors, [
+      {
+        code: 8004,
+        message:
+          'Database "no-such-db" not found. List databases with `opsbox db list`, or create it with `opsbox db create no-such-db`.',
+        type: 'DATABASE_NOT_FOUND',
+      },
+    ]);
+
+    const response = await fetch(`${base}${D1}/chinook/query`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: '{"sql": ',
+    });
+    assert.equal(response.status, 400);
+    const body = (await response.json()) as { errors: { code: number; type: string }[] };
+    assert.equal(body.errors[0]!.code, 8003);
+    assert.equal(body.errors[0]!.type, 'FST_ERR_CTP_INVALID_JSON_BODY');
+  });
+});
+
 describe('databases', () => {
   test('create, list, get and delete in the Cloudflare envelope', async () => {
     const created = await callJson('POST', D1, { name: 'api-made' });
