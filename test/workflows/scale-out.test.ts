@@ -184,6 +184,57 @@ describe('scale-out: two servers and three workers on one PostgreSQL', () => {
     assert.deepEqual(attempts[0], { steps: 24, attempts: 24 });
   });
 
+  it('cancels a run on a worker from the CLI of another machine', async () => {
+    const { body } = await api(1, 'POST', '/workflows/hang/dispatches', {});
+    const id = body.result.id as number;
+    await waitFor(
+      async () => {
+        const [row] = await rows(
+          "SELECT 1 FROM workflow_log_lines WHERE run_id = $1 AND line LIKE '%hang started%'",
+          [id],
+        );
+        return row ? true : undefined;
+      },
+      'the run to start',
+      30_000,
+    );
+    const cancel = runCli(['workflow', 'cancel', String(id)], {
+      dataDir: path.join(temp.dir, 'elsewhere'),
+      env,
+    });
+    assert.equal(cancel.code, 0, cancel.stderr);
+    const run = await waitFor(
+      async () => {
+        const [row] = await rows('SELECT status FROM workflow_runs WHERE id = $1', [id]);
+        return row!.status === 'running' ? undefined : row!.status;
+      },
+      'the cancelled run to end',
+      15_000,
+    );
+    assert.equal(run, 'cancelled');
+  });
+
+  it('runs a workflow in the terminal and records it in PostgreSQL', async () => {
+    const file = path.join(temp.dir, 'serve-a', 'workflows', 'work.yml');
+    const result = runCli(['workflow', 'run', file, '--input', 'n=cli'], {
+      dataDir: path.join(temp.dir, 'elsewhere'),
+      env,
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^a \| item=cli key=\*\*\*$/m);
+    const [run] = await rows(
+      "SELECT status, owner FROM workflow_runs WHERE workflow = 'work' ORDER BY id DESC LIMIT 1",
+    );
+    assert.equal(run!.status, 'success');
+    // Executed by the CLI process itself (host:pid), not by a worker (host:pid:id).
+    assert.match(run!.owner, new RegExp(`^${hostname()}:\\d+$`));
+    const listed = runCli(['workflow', 'runs', 'work', '--json', '--limit', '1'], {
+      dataDir: path.join(temp.dir, 'serve-b'),
+      env,
+    });
+    assert.equal(JSON.parse(listed.stdout)[0].inputs.n, 'cli');
+  });
+
   it('marks the run of a worker killed with -9 as interrupted, and the others go on', async () => {
     const { body } = await api(0, 'POST', '/workflows/hang/dispatches', {});
     const id = body.result.id as number;
