@@ -10,7 +10,7 @@ export interface PgMigration {
   sql: string;
 }
 
-/** The schema that holds opsbox's tables, so they never mix with a user's own. */
+/** The schema that contains opsbox's tables, kept apart from a user's own tables. */
 export const STATE_SCHEMA = 'opsbox';
 
 /** A lock id for migrations, so processes starting at once apply each migration once. */
@@ -19,10 +19,10 @@ const MIGRATION_LOCK = 0x6f7073626f78;
 export type Queryable = Pick<pg.PoolClient, 'query'>;
 
 /**
- * The state store on PostgreSQL, chosen by OPSBOX_DATABASE_URL. Servers and
- * workers on any number of machines share it; the embedded SQLite store
- * stays in use for everything that is not shared (databases, tokens, the
- * object store's files).
+ * The state store on PostgreSQL, chosen by OPSBOX_DATABASE_URL, which
+ * servers and workers on any number of machines share. The embedded SQLite
+ * store stays in use for what is not shared: databases, tokens and the
+ * object store's files.
  */
 export class PostgresState {
   readonly pool: pg.Pool;

@@ -139,7 +139,7 @@ export class SecretStore {
     return values;
   }
 
-  /** Runs one statement, written with $1-style parameters, on whichever store holds the secrets. */
+  /** Runs one statement, written with $1-style parameters, on whichever store contains the secrets. */
   private async select<T>(sql: string, values: unknown[] = []): Promise<T[]> {
     const postgres = this.context.postgres;
     if (postgres) return (await postgres.query(sql, values)).rows as T[];

@@ -41,7 +41,7 @@ export interface EngineSettings extends RunSettings {
   maxParallelRuns: number;
 }
 
-/** What a queued run carries to its worker, sealed with the secret key: inputs may hold sensitive values. */
+/** The workflow text, inputs and vars a queued run carries to its worker, sealed with the secret key because inputs may contain sensitive values. */
 export interface RunPayload {
   source: string;
   file: string;
@@ -54,8 +54,7 @@ export const PAYLOAD_LABEL = 'workflow-run-payload';
 
 /**
  * Opens the run store of a context: PostgreSQL when OPSBOX_DATABASE_URL is
- * set, with the run queue opened on first use; the data directory's SQLite
- * state otherwise.
+ * set, otherwise the data directory's SQLite state.
  */
 export function openRunStore(context: Context): RunStore {
   const postgres = context.postgres;

@@ -28,8 +28,9 @@ export interface WorkerOptions {
 }
 
 /**
- * Opens the PostgreSQL run store of a context, or says how to configure one:
- * workers and the reaper only exist with a shared store.
+ * Opens the PostgreSQL run store of a context. Without OPSBOX_DATABASE_URL
+ * it raises a usage error naming the setting, because workers and the
+ * reaper only exist with a shared store.
  */
 export function sharedRunStore(context: Context, command: string): PostgresRunStore {
   const store = context.postgres ? openRunStore(context) : undefined;
