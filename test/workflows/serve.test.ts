@@ -58,7 +58,7 @@ describe('workflows in opsbox serve', () => {
       body: (await response.json()) as {
         success: boolean;
         result: any;
-        errors: { code: string; message: string }[];
+        errors: { code: number; message: string; type?: string }[];
       },
     };
   };
@@ -123,8 +123,9 @@ describe('workflows in opsbox serve', () => {
     assert.equal(missing.status, 400);
     assert.deepEqual(missing.body.errors, [
       {
-        code: 'INPUT_INVALID',
+        code: 8003,
         message: 'Missing required input "name" for workflow quick; pass --input name=VALUE.',
+        type: 'INPUT_INVALID',
       },
     ]);
     const unknown = await api('POST', '/workflows/nope/dispatches', {});
