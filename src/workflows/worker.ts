@@ -148,7 +148,8 @@ export class WorkflowWorker {
   private async loop(): Promise<void> {
     const pollMs = this.options.pollMs ?? 1000;
     while (!this.stopping) {
-      const free = this.options.concurrency - this.executions.size;
+      // Counted from claims, not from executions: a claimed run spends a few queries before it executes.
+      const free = this.options.concurrency - this.finished.size;
       let taken = 0;
       if (free > 0) {
         try {
@@ -157,7 +158,7 @@ export class WorkflowWorker {
           this.logger.error({ err: errorMessage(error) }, 'worker:queue:error');
         }
       }
-      if (taken > 0 && this.executions.size < this.options.concurrency) continue;
+      if (taken > 0 && this.finished.size < this.options.concurrency) continue;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, pollMs);
         this.wake = () => {
@@ -218,6 +219,8 @@ export class WorkflowWorker {
       return;
     }
     this.executions.set(runId, execution);
+    // A stop that came while the run was being prepared ends it at once, as interrupted.
+    if (this.stopping) execution.interrupt();
     try {
       await execution.execute();
     } finally {

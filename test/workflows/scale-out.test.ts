@@ -169,6 +169,19 @@ describe('scale-out: two servers and three workers on one PostgreSQL', () => {
     const workerIds = new Set(workers.map((worker) => `${hostname()}:${worker.child.pid}`));
     for (const owner of owners) assert.ok(workerIds.has(owner), `unknown owner ${owner}`);
     assert.ok(owners.size >= 2, `all runs went to one worker: ${[...owners].join(', ')}`);
+    // No worker ran more runs at once than its --concurrency of 4.
+    const timed = await rows(
+      "SELECT owner, started_at, finished_at FROM workflow_runs WHERE workflow = 'work'",
+    );
+    for (const run of timed) {
+      const overlapping = timed.filter(
+        (other) =>
+          other.owner === run.owner &&
+          other.started_at <= run.started_at &&
+          other.finished_at > run.started_at,
+      );
+      assert.ok(overlapping.length <= 4, `${overlapping.length} runs at once on ${run.owner}`);
+    }
     // Each run executed its step exactly once, and its log shows the item once with the secret masked.
     const lines = await rows(
       `SELECT r.number, l.line FROM workflow_log_lines l JOIN workflow_runs r ON r.id = l.run_id
