@@ -1,4 +1,5 @@
 import { UserError } from '../core/errors.js';
+import { parseLabels } from '../workflows/labels.js';
 import { WorkflowWorker } from '../workflows/worker.js';
 import type { CommandSpec } from './command.js';
 import { info } from './output.js';
@@ -17,6 +18,11 @@ export const workerCommand: CommandSpec = {
       description: 'runs executed at once by this worker',
       default: '4',
     },
+    {
+      flags: '-l, --labels <list>',
+      description:
+        'comma-separated labels that `runs-on` can select, besides self-hosted, the OS and the architecture',
+    },
   ],
   async run({ options, context }) {
     const concurrency = Number(options.concurrency);
@@ -25,10 +31,11 @@ export const workerCommand: CommandSpec = {
         'usage',
         `Invalid --concurrency "${options.concurrency}": use a number from 1 to 256.`,
       );
-    const worker = new WorkflowWorker(context, { concurrency });
+    const labels = options.labels === undefined ? [] : parseLabels(options.labels);
+    const worker = new WorkflowWorker(context, { concurrency, labels });
     await worker.start();
     info(
-      `Worker ${worker.id} takes runs from PostgreSQL at ${context.postgres!.displayUrl}, ${concurrency} at a time. Press Ctrl+C to stop.`,
+      `Worker ${worker.id} takes runs from PostgreSQL at ${context.postgres!.displayUrl}, ${concurrency} at a time, with labels ${worker.labels.join(', ')}. Press Ctrl+C to stop.`,
     );
     await new Promise<void>((resolve) => {
       const shutdown = (signal: string) => {

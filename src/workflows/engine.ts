@@ -6,6 +6,7 @@ import { Masker } from '../secrets/masker.js';
 import { SecretStore } from '../secrets/store.js';
 import { ExpressionScope, parseTemplate } from './expressions.js';
 import { resolveInputs } from './inputs.js';
+import { runLabels } from './labels.js';
 import type { LoadedWorkflow } from './parse.js';
 import { logMaxBytes } from './run-log.js';
 import { RunExecution, type RunSettings } from './runner.js';
@@ -125,6 +126,7 @@ export class WorkflowEngine {
         cancelInProgress: concurrency?.cancelInProgress,
         scheduleKey: options.scheduleKey,
         plannedAt: options.plannedAt,
+        labels: runLabels(workflow),
         payload: SecretBox.open(this.context.dataDir).encrypt(
           JSON.stringify(payload),
           PAYLOAD_LABEL,

@@ -116,6 +116,7 @@ export const WORKFLOWS_PG_MIGRATIONS: PgMigration[] = [
       started_at text,
       finished_at text,
       payload text,
+      labels text NOT NULL DEFAULT '[]',
       heartbeat_at timestamptz,
       UNIQUE (workflow, number)
     );

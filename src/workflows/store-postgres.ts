@@ -3,6 +3,7 @@ import type { PoolClient } from 'pg';
 import type { PostgresState, Queryable } from '../core/postgres-state.js';
 import { JobQueue } from '../core/queue.js';
 import type { Masker } from '../secrets/masker.js';
+import { missingLabels } from './labels.js';
 import { BoundedRunLog, type LogLine } from './run-log.js';
 import {
   FINISHED_RUN_STATUSES,
@@ -98,8 +99,8 @@ export class PostgresRunStore implements RunStore {
       await lock(client, `run-number:${run.workflow}`);
       const { rows } = await client.query<RunRow>(
         `INSERT INTO workflow_runs (workflow, workflow_name, number, file, event, status, inputs, concurrency_group,
-           schedule_key, planned_at, owner, created_at, payload)
-         SELECT $1, $2, coalesce(max(number), 0) + 1, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11
+           schedule_key, planned_at, owner, created_at, payload, labels)
+         SELECT $1, $2, coalesce(max(number), 0) + 1, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11, $12
            FROM workflow_runs WHERE workflow = $1
          RETURNING ${RUN_COLUMNS}`,
         [
@@ -114,6 +115,7 @@ export class PostgresRunStore implements RunStore {
           null,
           now(),
           run.payload ?? null,
+          JSON.stringify(run.labels ?? []),
         ],
       );
       const created = toRun(rows[0]!);
@@ -155,10 +157,16 @@ export class PostgresRunStore implements RunStore {
 
   /**
    * Claims a queued run for a worker and completes its queue job in the same
-   * transaction. A run of a concurrency group waits ('blocked') while another
-   * run of the group is running; a run that is no longer queued is 'gone'.
+   * transaction. A run waits ('blocked', queued again for later) while
+   * another run of its concurrency group is running, or when the worker
+   * lacks one of its labels; a run that is no longer queued is 'gone'.
    */
-  async claimQueued(runId: number, owner: string, jobId: string): Promise<ClaimResult> {
+  async claimQueued(
+    runId: number,
+    owner: string,
+    jobId: string,
+    workerLabels: string[],
+  ): Promise<ClaimResult> {
     const queue = await this.openQueue();
     return this.state.transaction(async (client) => {
       const group = await client.query<{ concurrency_group: string | null }>(
@@ -168,28 +176,32 @@ export class PostgresRunStore implements RunStore {
       const concurrencyGroup = group.rows[0]?.concurrency_group;
       // The group lock is taken before the row lock, in the order createRun takes them.
       if (concurrencyGroup) await lock(client, `concurrency:${concurrencyGroup}`);
-      const { rows } = await client.query<{ status: string }>(
-        'SELECT status FROM workflow_runs WHERE id = $1 FOR UPDATE',
+      const { rows } = await client.query<{ status: string; labels: string }>(
+        'SELECT status, labels FROM workflow_runs WHERE id = $1 FOR UPDATE',
         [runId],
       );
       if (rows[0]?.status !== 'queued') {
         await queue.complete(RUN_QUEUE, jobId, client);
         return 'gone';
       }
+      const later = async (seconds: number): Promise<ClaimResult> => {
+        await queue.complete(RUN_QUEUE, jobId, client);
+        await queue.send(
+          RUN_QUEUE,
+          { runId },
+          { client, startAfterSeconds: seconds, expireInSeconds: CLAIM_EXPIRY_SECONDS },
+        );
+        return 'blocked';
+      };
+      const required = JSON.parse(rows[0].labels) as string[];
+      // Offered again a little later, when a worker with the labels may have started.
+      if (missingLabels(required, workerLabels).length > 0) return later(2);
       if (concurrencyGroup) {
         const busy = await client.query(
           "SELECT 1 FROM workflow_runs WHERE concurrency_group = $1 AND status = 'running' LIMIT 1",
           [concurrencyGroup],
         );
-        if (busy.rowCount! > 0) {
-          await queue.complete(RUN_QUEUE, jobId, client);
-          await queue.send(
-            RUN_QUEUE,
-            { runId },
-            { client, startAfterSeconds: 1, expireInSeconds: CLAIM_EXPIRY_SECONDS },
-          );
-          return 'blocked';
-        }
+        if (busy.rowCount! > 0) return later(1);
       }
       await client.query(
         "UPDATE workflow_runs SET status = 'running', started_at = $2, owner = $3, heartbeat_at = now() WHERE id = $1",

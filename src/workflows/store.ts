@@ -95,6 +95,8 @@ export interface NewRun {
    * runs to workers queues a run created with a payload.
    */
   payload?: string;
+  /** The labels a worker needs to take a queued run (from `runs-on`). */
+  labels?: string[];
 }
 
 /** Appends a run's log lines, masked; `close` writes what is buffered. */

@@ -16,6 +16,7 @@ import {
   type EngineSettings,
   type RunPayload,
 } from './engine.js';
+import { defaultWorkerLabels } from './labels.js';
 import { parseWorkflow } from './parse.js';
 import { RunExecution } from './runner.js';
 import { PostgresRunStore, RUNS_CHANNEL, staleSeconds } from './store-postgres.js';
@@ -23,6 +24,8 @@ import { PostgresRunStore, RUNS_CHANNEL, staleSeconds } from './store-postgres.j
 export interface WorkerOptions {
   /** Runs executed at once by this worker. */
   concurrency: number;
+  /** Labels beyond the default ones; a run whose `runs-on` names other labels waits for another worker. */
+  labels?: string[];
   /** How often the queue is read when no notification arrives. */
   pollMs?: number;
 }
@@ -89,6 +92,7 @@ export class Reaper {
  */
 export class WorkflowWorker {
   readonly id = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  readonly labels: string[];
   private readonly store: PostgresRunStore;
   private readonly logger: Logger;
   private readonly settings: EngineSettings;
@@ -108,6 +112,7 @@ export class WorkflowWorker {
     this.logger = context.logger.child({ worker: this.id });
     this.settings = { ...defaultEngineSettings(), maxParallelRuns: options.concurrency };
     this.reaper = new Reaper(this.store, this.logger);
+    this.labels = [...new Set([...defaultWorkerLabels(), ...(options.labels ?? [])])];
   }
 
   async start(): Promise<void> {
@@ -174,7 +179,7 @@ export class WorkflowWorker {
   private async take(count: number): Promise<number> {
     const jobs = await this.store.takeQueued(count);
     for (const job of jobs) {
-      const claim = await this.store.claimQueued(job.runId, this.id, job.jobId);
+      const claim = await this.store.claimQueued(job.runId, this.id, job.jobId, this.labels);
       if (claim !== 'claimed') continue;
       const done = this.execute(job.runId).finally(() => {
         this.finished.delete(done);

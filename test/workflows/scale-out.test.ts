@@ -21,6 +21,9 @@ const WORKFLOWS: Record<string, string> = {
     'on:\n  workflow_dispatch:\n    inputs:\n      n: {required: true}\njobs:\n  a:\n    steps:\n      - run: |\n          sleep 0.2\n          echo "item=${{ inputs.n }} key=${{ secrets.API_KEY }}"\n',
   'hang.yml':
     'on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - run: |\n          echo "hang started"\n          sleep 60\n',
+  // Only a worker started with --labels gpu may take it.
+  'gpu.yml':
+    'on: workflow_dispatch\njobs:\n  a:\n    runs-on: [self-hosted, GPU]\n    steps:\n      - run: echo "on a gpu worker"\n',
 };
 
 interface Worker {
@@ -29,10 +32,14 @@ interface Worker {
 }
 
 /** Starts `opsbox worker` and waits for its banner. */
-async function startWorker(dataDir: string, env: Record<string, string>): Promise<Worker> {
+async function startWorker(
+  dataDir: string,
+  env: Record<string, string>,
+  extra: string[] = [],
+): Promise<Worker> {
   const child = spawn(
     process.execPath,
-    [BIN, '--data-dir', dataDir, 'worker', '--concurrency', '4'],
+    [BIN, '--data-dir', dataDir, 'worker', '--concurrency', '4', ...extra],
     {
       env: { ...process.env, OPSBOX_LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -127,14 +134,15 @@ describe('scale-out: two servers and three workers on one PostgreSQL', () => {
     }
     serversStartedAt = Date.now();
     for (const name of ['worker-1', 'worker-2', 'worker-3']) {
-      const worker = await startWorker(path.join(temp.dir, name), env);
+      const extra = name === 'worker-3' ? ['--labels', 'gpu'] : [];
+      const worker = await startWorker(path.join(temp.dir, name), env, extra);
       children.push(worker.child);
       workers.push(worker);
     }
     const listed = await api(1, 'GET', '/workflows');
     assert.deepEqual(
       listed.body.result.map((w: { id: string }) => w.id),
-      ['hang', 'tick', 'work'],
+      ['gpu', 'hang', 'tick', 'work'],
     );
   });
 
@@ -195,6 +203,29 @@ describe('scale-out: two servers and three workers on one PostgreSQL', () => {
       "SELECT count(*)::int AS steps, sum(attempts)::int AS attempts FROM workflow_steps s JOIN workflow_runs r ON r.id = s.run_id WHERE r.workflow = 'work'",
     );
     assert.deepEqual(attempts[0], { steps: 24, attempts: 24 });
+  });
+
+  it('gives runs-on labels only to a worker that has them', async () => {
+    const ids: number[] = [];
+    for (let n = 0; n < 4; n++)
+      ids.push((await api(n % 2, 'POST', '/workflows/gpu/dispatches', {})).body.result.id);
+    await waitFor(
+      async () => {
+        const open = await rows(
+          "SELECT 1 FROM workflow_runs WHERE workflow = 'gpu' AND status IN ('queued', 'running')",
+        );
+        return open.length === 0 ? true : undefined;
+      },
+      'the labelled runs to finish',
+      30_000,
+    );
+    const runs = await rows(
+      "SELECT status, split_part(owner, ':', 2) AS pid FROM workflow_runs WHERE workflow = 'gpu'",
+    );
+    assert.deepEqual(
+      runs.map((run) => [run.status, Number(run.pid)]),
+      ids.map(() => ['success', workers[2]!.child.pid]),
+    );
   });
 
   it('cancels a run on a worker from the CLI of another machine', async () => {
