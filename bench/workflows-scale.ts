@@ -36,9 +36,8 @@
  * scale, which workers on separate machines do not share. The CPU lines
  * show how close each setup came to that limit, other processes included.
  *
- * NOTE: `opsbox worker` starts more runs than --concurrency at once, because
- * it counts a run only once its setup is done. The "steps at once" figure
- * shows the parallelism that each worker really reached.
+ * The "steps at once" figure shows the parallelism each worker reached,
+ * which must not exceed C.
  *
  * R defaults to 360. Each worker needs about 1 s of CPU to start, so with
  * 120 runs the start-up of three workers took a third to a half of their
