@@ -4,7 +4,7 @@ import { STORAGE_MIGRATIONS } from '../storage/migrations.js';
 import { WORKFLOWS_MIGRATIONS, WORKFLOWS_PG_MIGRATIONS } from '../workflows/migrations.js';
 import type { PgMigration } from './postgres-state.js';
 import type { Migration } from './state.js';
-import { TOKEN_MIGRATIONS } from './tokens.js';
+import { TOKEN_MIGRATIONS, TOKEN_PG_MIGRATIONS } from './tokens.js';
 
 /** Every capability's migrations; a capability adds its list here. */
 export const ALL_MIGRATIONS: Migration[] = [
@@ -17,6 +17,7 @@ export const ALL_MIGRATIONS: Migration[] = [
 
 /** Migrations of the PostgreSQL state store: only the state that servers and workers share. */
 export const ALL_PG_MIGRATIONS: PgMigration[] = [
+  ...TOKEN_PG_MIGRATIONS,
   ...SECRETS_PG_MIGRATIONS,
   ...WORKFLOWS_PG_MIGRATIONS,
 ];

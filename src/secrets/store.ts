@@ -1,6 +1,7 @@
 import type { Context } from '../core/context.js';
 import { SecretBox } from '../core/crypto.js';
 import { UserError } from '../core/errors.js';
+import { queryState, sqliteStatement } from '../core/state-query.js';
 
 export interface SecretInfo {
   name: string;
@@ -103,7 +104,8 @@ export class SecretStore {
   }
 
   async list(): Promise<SecretInfo[]> {
-    const rows = await this.select<SecretRow>(
+    const rows = await queryState<SecretRow>(
+      this.context,
       'SELECT name, created_at, updated_at FROM secrets ORDER BY name',
     );
     return rows.map((row) => ({
@@ -114,7 +116,8 @@ export class SecretStore {
   }
 
   async delete(name: string): Promise<SecretInfo> {
-    const [row] = await this.select<SecretRow>(
+    const [row] = await queryState<SecretRow>(
+      this.context,
       'DELETE FROM secrets WHERE name = $1 RETURNING name, created_at, updated_at',
       [name.toUpperCase()],
     );
@@ -130,7 +133,8 @@ export class SecretStore {
 
   /** Decrypts every secret, for a workflow run's `secrets` context. */
   async readAll(): Promise<Map<string, string>> {
-    const rows = await this.select<{ name: string; sealed: string }>(
+    const rows = await queryState<{ name: string; sealed: string }>(
+      this.context,
       'SELECT name, sealed FROM secrets ORDER BY name',
     );
     const values = new Map<string, string>();
@@ -138,24 +142,6 @@ export class SecretStore {
       values.set(row.name, this.secretBox.decrypt(row.sealed, row.name).toString('utf8'));
     return values;
   }
-
-  /** Runs one statement, written with $1-style parameters, on whichever store contains the secrets. */
-  private async select<T>(sql: string, values: unknown[] = []): Promise<T[]> {
-    const postgres = this.context.postgres;
-    if (postgres) return (await postgres.query(sql, values)).rows as T[];
-    const [text, parameters] = sqliteStatement(sql, values);
-    return this.context.state.prepare(text).all(...parameters) as T[];
-  }
-}
-
-/** Rewrites $1-style parameters as SQLite's `?`, repeating a value for each place it is used. */
-function sqliteStatement(sql: string, values: unknown[]): [string, unknown[]] {
-  const ordered: unknown[] = [];
-  const text = sql.replace(/\$(\d+)/g, (_, index: string) => {
-    ordered.push(values[Number(index) - 1]);
-    return '?';
-  });
-  return [text, ordered];
 }
 
 interface SecretRow {

@@ -68,7 +68,7 @@ export async function buildApp(
     }),
     bodyLimit: options.bodyLimit ?? 64 * 1024 * 1024,
   });
-  const tokens = new CachedTokenVerifier(context.state);
+  const tokens = new CachedTokenVerifier(context);
 
   // An empty body with a JSON content type (curl -X DELETE -H 'content-type:
   // application/json') is no body, not a parse error. Other bodies go through
@@ -82,7 +82,7 @@ export async function buildApp(
 
   app.addHook('onRequest', async (request, reply) => {
     if (PUBLIC_PATHS.has(request.url)) return;
-    if (!authorize(tokens, request)) {
+    if (!(await authorize(tokens, request))) {
       reply
         .code(401)
         .header('www-authenticate', 'Bearer')
@@ -151,8 +151,8 @@ export async function buildApp(
   return app;
 }
 
-function authorize(tokens: CachedTokenVerifier, request: FastifyRequest): boolean {
+async function authorize(tokens: CachedTokenVerifier, request: FastifyRequest): Promise<boolean> {
   const header = request.headers.authorization;
   if (!header || !header.startsWith('Bearer ')) return false;
-  return tokens.verify(header.slice('Bearer '.length).trim()) !== undefined;
+  return (await tokens.verify(header.slice('Bearer '.length).trim())) !== undefined;
 }

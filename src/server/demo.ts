@@ -37,9 +37,9 @@ export async function prepareDemo(context: Context): Promise<string[]> {
     lines.push('Loaded the Chinook sample into database "chinook".');
   }
   lines.push(...installExampleWorkflow(context));
-  const tokens = new TokenService(context.state);
-  if (tokens.count() === 0) {
-    const { token } = tokens.create('demo');
+  const tokens = new TokenService(context);
+  if ((await tokens.count()) === 0) {
+    const { token } = await tokens.create('demo');
     lines.push(`Created API token "demo" (shown once): ${token}`);
   }
   return lines;

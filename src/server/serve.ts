@@ -29,7 +29,7 @@ export function isLoopback(host: string): boolean {
  * probe, so that is refused.
  */
 export async function startServer(context: Context, options: ServeOptions): Promise<RunningServer> {
-  if (!isLoopback(options.host) && new TokenService(context.state).count() === 0) {
+  if (!isLoopback(options.host) && (await new TokenService(context).count()) === 0) {
     throw new UserError(
       'permission',
       `Refusing to listen on ${options.host}, a non-loopback address, while no API token exists. Create one with \`opsbox token create NAME\`, or listen on 127.0.0.1.`,

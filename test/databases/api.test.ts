@@ -38,7 +38,7 @@ const D1 = '/client/v4/accounts/local/d1/database';
 
 before(async () => {
   await prepareDemo(context);
-  token = new TokenService(context.state).create('tests').token;
+  token = (await new TokenService(context).create('tests')).token;
   app = await buildApp(context);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address() as { port: number };
@@ -68,10 +68,10 @@ describe('auth', () => {
   });
 
   test('revoked token stops working', async () => {
-    const tokens = new TokenService(context.state);
-    const extra = tokens.create('short-lived').token;
+    const tokens = new TokenService(context);
+    const extra = (await tokens.create('short-lived')).token;
     assert.equal((await call('GET', D1, undefined, extra)).status, 200);
-    tokens.revoke('short-lived');
+    await tokens.revoke('short-lived');
     assert.equal((await call('GET', D1, undefined, extra)).status, 401);
   });
 });

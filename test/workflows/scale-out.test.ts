@@ -71,7 +71,7 @@ describe('scale-out: two servers and three workers on one PostgreSQL', () => {
   let passed = false;
   const servers: Server[] = [];
   const workers: Worker[] = [];
-  const tokens: string[] = [];
+  let token = '';
   const secretKey = randomBytes(32).toString('hex');
   let env: Record<string, string>;
   let serversStartedAt = 0;
@@ -102,7 +102,7 @@ describe('scale-out: two servers and three workers on one PostgreSQL', () => {
     const response = await fetch(servers[server]!.url + route, {
       method,
       headers: {
-        authorization: `Bearer ${tokens[server]}`,
+        authorization: `Bearer ${token}`,
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
       },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -118,10 +118,13 @@ describe('scale-out: two servers and three workers on one PostgreSQL', () => {
       mkdirSync(path.join(dataDir, 'workflows'), { recursive: true });
       for (const [file, text] of Object.entries(WORKFLOWS))
         writeFileSync(path.join(dataDir, 'workflows', file), text);
-      tokens.push(
-        JSON.parse(runCli(['token', 'create', 'test', '--json'], { dataDir, env }).stdout).token,
-      );
     }
+    // One token, created from another machine, works on both servers.
+    const created = runCli(['token', 'create', 'test', '--json'], {
+      dataDir: path.join(temp.dir, 'elsewhere'),
+      env,
+    });
+    token = JSON.parse(created.stdout).token;
     const secret = runCli(['secret', 'set', 'API_KEY', '--body', 'k3y-shared-by-workers'], {
       dataDir: path.join(temp.dir, 'serve-a'),
       env,
@@ -139,6 +142,7 @@ describe('scale-out: two servers and three workers on one PostgreSQL', () => {
       children.push(worker.child);
       workers.push(worker);
     }
+    assert.equal((await api(0, 'GET', '/workflows')).status, 200);
     const listed = await api(1, 'GET', '/workflows');
     assert.deepEqual(
       listed.body.result.map((w: { id: string }) => w.id),

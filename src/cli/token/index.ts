@@ -6,8 +6,8 @@ const create: CommandSpec = {
   name: 'create <name>',
   summary: 'create an API token and print it once',
   options: [{ flags: '--json', description: 'print the token and its id as JSON' }],
-  run({ args: [name], options, context }) {
-    const { token, info: created } = new TokenService(context.state).create(name!);
+  async run({ args: [name], options, context }) {
+    const { token, info: created } = await new TokenService(context).create(name!);
     if (options.json) {
       printJson({ ...created, token });
       return;
@@ -23,8 +23,8 @@ const list: CommandSpec = {
   name: 'list',
   summary: 'list API tokens (names and dates, never the values)',
   options: [{ flags: '--json', description: 'print as JSON' }],
-  run({ options, context }) {
-    const tokens = new TokenService(context.state).list();
+  async run({ options, context }) {
+    const tokens = await new TokenService(context).list();
     if (options.json) return printJson(tokens);
     printTable(
       ['name', 'id', 'created', 'last used'],
@@ -38,8 +38,8 @@ const revoke: CommandSpec = {
   name: 'revoke <name>',
   summary: 'revoke an API token by name or id',
   options: [{ flags: '--json', description: 'print the revoked token as JSON' }],
-  run({ args: [name], options, context }) {
-    const revoked = new TokenService(context.state).revoke(name!);
+  async run({ args: [name], options, context }) {
+    const revoked = await new TokenService(context).revoke(name!);
     if (options.json) return printJson(revoked);
     info(`Revoked token "${revoked.name}".`);
   },
