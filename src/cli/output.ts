@@ -6,6 +6,7 @@ import pc from 'picocolors';
 
 import { UserError } from '../core/errors.js';
 import { stringifyJson } from '../core/json.js';
+import type { Logger } from '../core/logger.js';
 
 /** Prints a value as JSON on stdout; big integers keep every digit. */
 export function printJson(value: unknown): void {
@@ -95,4 +96,18 @@ export async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Resolves at the first SIGINT or SIGTERM, logging which one; long-running commands stop cleanly then. */
+export function untilStopSignal(logger: Logger, event: string): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info({ signal }, event);
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
 }

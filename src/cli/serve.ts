@@ -2,7 +2,7 @@ import { UserError } from '../core/errors.js';
 import { startServer } from '../server/serve.js';
 import { prepareDemo } from '../server/demo.js';
 import type { CommandSpec } from './command.js';
-import { info } from './output.js';
+import { info, untilStopSignal } from './output.js';
 
 export const serveCommand: CommandSpec = {
   name: 'serve',
@@ -36,16 +36,7 @@ export const serveCommand: CommandSpec = {
     for (const line of server.banner) info(line);
     info(`Data directory: ${context.dataDir.root}. Press Ctrl+C to stop.`);
 
-    await new Promise<void>((resolve) => {
-      const shutdown = (signal: string) => {
-        context.logger.info({ signal }, 'server:signal');
-        process.off('SIGINT', shutdown);
-        process.off('SIGTERM', shutdown);
-        resolve();
-      };
-      process.on('SIGINT', shutdown);
-      process.on('SIGTERM', shutdown);
-    });
+    await untilStopSignal(context.logger, 'server:signal');
     await server.stop();
     context.close();
   },

@@ -2,7 +2,7 @@ import { UserError } from '../core/errors.js';
 import { parseLabels } from '../workflows/labels.js';
 import { WorkflowWorker } from '../workflows/worker.js';
 import type { CommandSpec } from './command.js';
-import { info } from './output.js';
+import { info, untilStopSignal } from './output.js';
 
 export const workerCommand: CommandSpec = {
   name: 'worker',
@@ -37,16 +37,7 @@ export const workerCommand: CommandSpec = {
     info(
       `Worker ${worker.id} takes runs from PostgreSQL at ${context.postgres!.displayUrl}, ${concurrency} at a time, with labels ${worker.labels.join(', ')}. Press Ctrl+C to stop.`,
     );
-    await new Promise<void>((resolve) => {
-      const shutdown = (signal: string) => {
-        context.logger.info({ signal }, 'worker:signal');
-        process.off('SIGINT', shutdown);
-        process.off('SIGTERM', shutdown);
-        resolve();
-      };
-      process.on('SIGINT', shutdown);
-      process.on('SIGTERM', shutdown);
-    });
+    await untilStopSignal(context.logger, 'worker:signal');
     await worker.stop();
     context.close();
   },

@@ -16,6 +16,7 @@ import {
   FINISHED_RUN_STATUSES,
   OWNER,
   SqliteRunStore,
+  type NewRun,
   type RunRecord,
   type RunStore,
 } from './store.js';
@@ -114,18 +115,22 @@ export class WorkflowEngine {
     const vars = options.vars ?? {};
     const secrets = await new SecretStore(this.context).readAll();
     const concurrency = this.concurrency(workflow, inputs, vars);
+    const record: NewRun = {
+      workflow: workflow.id,
+      workflowName: workflow.name,
+      file: workflow.file,
+      event: options.event,
+      // The record keeps inputs masked; the run itself reads the values given.
+      inputs: new Masker(secrets.values()).maskDeep(inputs),
+      concurrencyGroup: concurrency?.group,
+      scheduleKey: options.scheduleKey,
+      plannedAt: options.plannedAt,
+    };
     if (this.queued) {
       const payload: RunPayload = { source: workflow.source, file: workflow.file, inputs, vars };
       const run = await this.store.createRun({
-        workflow: workflow.id,
-        workflowName: workflow.name,
-        file: workflow.file,
-        event: options.event,
-        inputs: new Masker(secrets.values()).maskDeep(inputs),
-        concurrencyGroup: concurrency?.group,
+        ...record,
         cancelInProgress: concurrency?.cancelInProgress,
-        scheduleKey: options.scheduleKey,
-        plannedAt: options.plannedAt,
         labels: runLabels(workflow),
         payload: SecretBox.open(this.context.dataDir).encrypt(
           JSON.stringify(payload),
@@ -141,17 +146,7 @@ export class WorkflowEngine {
         },
       };
     }
-    const run = await this.store.createRun({
-      workflow: workflow.id,
-      workflowName: workflow.name,
-      file: workflow.file,
-      event: options.event,
-      // The record keeps inputs masked; the run itself reads the values given.
-      inputs: new Masker(secrets.values()).maskDeep(inputs),
-      concurrencyGroup: concurrency?.group,
-      scheduleKey: options.scheduleKey,
-      plannedAt: options.plannedAt,
-    });
+    const run = await this.store.createRun(record);
     const workspace = options.workspace ?? this.context.dataDir.path('workspaces', workflow.id);
     const done = this.start(run, concurrency, async () => {
       const execution = new RunExecution(
