@@ -110,7 +110,12 @@ export class WorkflowWorker {
   ) {
     this.store = sharedRunStore(context, '`opsbox worker`');
     this.logger = context.logger.child({ worker: this.id });
-    this.settings = { ...defaultEngineSettings(), maxParallelRuns: options.concurrency };
+    // One heartbeat a second per run: each is a write to the shared store, and cancels need no faster reply.
+    this.settings = {
+      ...defaultEngineSettings(),
+      maxParallelRuns: options.concurrency,
+      cancelPollMs: 1000,
+    };
     this.reaper = new Reaper(this.store, this.logger);
     this.labels = [...new Set([...defaultWorkerLabels(), ...(options.labels ?? [])])];
   }
