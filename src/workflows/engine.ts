@@ -241,7 +241,10 @@ export class WorkflowEngine {
         });
         return await this.store.getRun(run.id);
       }
-      if ((await this.store.touchRun(run.id)) || !(await this.store.claimRun(run.id, OWNER))) {
+      if (
+        (await this.store.touchRun(run.id)) === 'cancel' ||
+        !(await this.store.claimRun(run.id, OWNER))
+      ) {
         await this.store.finishRun(run.id, {
           status: 'cancelled',
           error: 'Cancelled before it started.',

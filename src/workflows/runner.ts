@@ -44,6 +44,8 @@ export class RunExecution {
   ) {}
 
   private interrupted = false;
+  /** Set when another process marked the run interrupted while it executed here. */
+  private lost = false;
 
   cancel(): void {
     if (!this.controller.signal.aborted) this.controller.abort('cancelled');
@@ -82,8 +84,14 @@ export class RunExecution {
     logger.info({ event: run.event }, 'workflow:run:start');
     const poll = setInterval(() => {
       store.touchRun(run.id).then(
-        (cancelRequested) => {
-          if (cancelRequested) this.cancel();
+        (signal) => {
+          if (signal === 'lost' && !this.lost) {
+            this.lost = true;
+            log.write(
+              'Stopping: the run was marked interrupted because its heartbeats reached the state store too late.',
+            );
+          }
+          if (signal !== 'continue') this.cancel();
         },
         (error: unknown) => logger.warn({ err: errorMessage(error) }, 'workflow:run:poll-error'),
       );
@@ -105,16 +113,20 @@ export class RunExecution {
       logger.error({ err: masker.mask(errorMessage(caught)) }, 'workflow:run:error');
     } finally {
       clearInterval(poll);
+    }
+    if (this.interrupted || this.lost) {
+      status = 'interrupted';
+      // A lost run keeps the reason recorded by the process that marked it.
+      error = this.lost ? undefined : 'The process running this run stopped during the run.';
+    }
+    try {
       log.write(`Run finished: ${status}.`);
       await log.close();
+    } finally {
       // Removed off the event loop: a recursive rmSync per run costs more than the run's own bookkeeping.
       await rm(tempDir, { recursive: true, force: true });
     }
 
-    if (this.interrupted) {
-      status = 'interrupted';
-      error = 'The server stopped during the run.';
-    }
     await store.finishRun(run.id, {
       status,
       outputs: masker.maskDeep(outputs),

@@ -1,5 +1,6 @@
 import type { PoolClient } from 'pg';
 
+import { UserError } from '../core/errors.js';
 import type { PostgresState, Queryable } from '../core/postgres-state.js';
 import { JobQueue } from '../core/queue.js';
 import type { Masker } from '../secrets/masker.js';
@@ -25,6 +26,7 @@ import {
   type RunLogWriter,
   type RunRecord,
   type RunRow,
+  type RunSignal,
   type RunStatus,
   type RunStore,
   type StepRecord,
@@ -43,9 +45,19 @@ const CLAIM_EXPIRY_SECONDS = 60;
 /** Default seconds without a heartbeat after which a running run counts as lost; OPSBOX_RUN_STALE_SECONDS overrides it. */
 export const DEFAULT_STALE_SECONDS = 30;
 
+/** The shortest stale limit allowed: three heartbeats, since a worker sends one a second. */
+const MIN_STALE_SECONDS = 3;
+
 export function staleSeconds(env = process.env): number {
-  const value = Number(env.OPSBOX_RUN_STALE_SECONDS);
-  return Number.isFinite(value) && value > 0 ? value : DEFAULT_STALE_SECONDS;
+  const text = env.OPSBOX_RUN_STALE_SECONDS;
+  if (text === undefined || text === '') return DEFAULT_STALE_SECONDS;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < MIN_STALE_SECONDS)
+    throw new UserError(
+      'usage',
+      `Invalid OPSBOX_RUN_STALE_SECONDS "${text}": use a number of seconds of ${MIN_STALE_SECONDS} or more (workers send a heartbeat every second).`,
+    );
+  return value;
 }
 
 export type ClaimResult = 'claimed' | 'gone' | 'blocked';
@@ -283,12 +295,13 @@ export class PostgresRunStore implements RunStore {
     return this.getRun(id);
   }
 
-  async touchRun(id: number): Promise<boolean> {
+  async touchRun(id: number): Promise<RunSignal> {
     const { rows } = await this.state.query<{ cancel_requested: number }>(
-      'UPDATE workflow_runs SET heartbeat_at = now() WHERE id = $1 RETURNING cancel_requested',
+      "UPDATE workflow_runs SET heartbeat_at = now() WHERE id = $1 AND status = 'running' RETURNING cancel_requested",
       [id],
     );
-    return rows[0]?.cancel_requested === 1;
+    if (rows.length === 0) return 'lost';
+    return rows[0]!.cancel_requested === 1 ? 'cancel' : 'continue';
   }
 
   /**
@@ -301,7 +314,7 @@ export class PostgresRunStore implements RunStore {
     const { rows } = await this.state.query<{ id: number }>(
       `WITH lost AS (
          UPDATE workflow_runs SET status = 'interrupted', finished_at = $1,
-           error = 'The worker running this run stopped (no heartbeat for ' || $2::text || ' s); it was marked interrupted.'
+           error = 'The process running this run sent no heartbeat for ' || $2::text || ' s (it was killed, or lost the state store); it was marked interrupted.'
           WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $2::double precision)
           RETURNING id),
        jobs AS (

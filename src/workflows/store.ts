@@ -68,6 +68,8 @@ export interface StepRecord {
   finishedAt: string | null;
 }
 
+export type RunSignal = 'continue' | 'cancel' | 'lost';
+
 export interface FireRecord {
   scheduleKey: string;
   plannedAt: string;
@@ -138,11 +140,13 @@ export interface RunStore {
   listRuns(filter?: { workflow?: string; status?: string; limit?: number }): Promise<RunRecord[]>;
   requestCancel(id: number): Promise<RunRecord>;
   /**
-   * Records that the run's process is alive and returns whether a cancel was
-   * requested. A running run not touched for a while belongs to a process
-   * that died; stores shared between machines use this to mark it interrupted.
+   * Records that the run's process is alive and tells it whether to go on:
+   * 'cancel' when a cancel was requested, 'lost' when the run is no longer
+   * running (another process marked it interrupted because its heartbeats
+   * were late). Stores shared between machines mark a running run that is
+   * not touched for a while as interrupted.
    */
-  touchRun(id: number): Promise<boolean>;
+  touchRun(id: number): Promise<RunSignal>;
   /** Marks runs whose process is gone as interrupted; returns their ids. */
   markInterrupted(): Promise<number[]>;
   saveJob(runId: number, job: JobRecord): Promise<void>;
@@ -291,10 +295,10 @@ export class SqliteRunStore implements RunStore {
     return this.getRun(id);
   }
 
-  async touchRun(id: number): Promise<boolean> {
+  async touchRun(id: number): Promise<RunSignal> {
     const row = this.sql('SELECT cancel_requested FROM workflow_runs WHERE id = ?').get(id) as
       { cancel_requested: number } | undefined;
-    return row?.cancel_requested === 1;
+    return row?.cancel_requested === 1 ? 'cancel' : 'continue';
   }
 
   /**

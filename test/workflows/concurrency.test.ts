@@ -100,7 +100,7 @@ describe('run concurrency and cancellation', () => {
     const [one, two] = await Promise.all([first.done, second.done]);
     assert.deepEqual(
       [one.status, one.error],
-      ['interrupted', 'The server stopped during the run.'],
+      ['interrupted', 'The process running this run stopped during the run.'],
     );
     assert.deepEqual(
       [two.status, two.error],

@@ -283,6 +283,54 @@ describe('scale-out: two servers and three workers on one PostgreSQL', () => {
     assert.equal(JSON.parse(listed.stdout)[0].inputs.n, 'cli');
   });
 
+  it('stops a run on its worker once another process marked it interrupted', async () => {
+    const { body } = await api(0, 'POST', '/workflows/hang/dispatches', {});
+    const id = body.result.id as number;
+    const owner = await waitFor(
+      async () => {
+        const [row] = await rows(
+          `SELECT r.owner FROM workflow_runs r WHERE r.id = $1 AND r.status = 'running'
+             AND EXISTS (SELECT 1 FROM workflow_log_lines l WHERE l.run_id = r.id AND l.line LIKE '%hang started%')`,
+          [id],
+        );
+        return row?.owner as string | undefined;
+      },
+      'the hanging run to start',
+      30_000,
+    );
+    // A paused worker sends no heartbeats, as one cut off from the network would.
+    const pid = Number(owner.split(':')[1]);
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await waitFor(
+        async () => {
+          const [row] = await rows('SELECT status FROM workflow_runs WHERE id = $1', [id]);
+          return row!.status === 'interrupted' ? true : undefined;
+        },
+        'the silent run to be marked',
+        30_000,
+      );
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    const last = await waitFor(
+      async () => {
+        const [row] = await rows(
+          'SELECT line FROM workflow_log_lines WHERE run_id = $1 ORDER BY seq DESC LIMIT 1',
+          [id],
+        );
+        const text = row ? (JSON.parse(row.line).text as string) : '';
+        return text.startsWith('Run finished') ? text : undefined;
+      },
+      'the worker to stop the run',
+      30_000,
+    );
+    assert.equal(last, 'Run finished: interrupted.');
+    const [run] = await rows('SELECT status, error FROM workflow_runs WHERE id = $1', [id]);
+    assert.equal(run!.status, 'interrupted');
+    assert.match(run!.error, /sent no heartbeat for 3 s/);
+  });
+
   it('marks the run of a worker killed with -9 as interrupted, and the others go on', async () => {
     const { body } = await api(0, 'POST', '/workflows/hang/dispatches', {});
     const id = body.result.id as number;
@@ -313,7 +361,7 @@ describe('scale-out: two servers and three workers on one PostgreSQL', () => {
     assert.deepEqual(lost, {
       status: 'interrupted',
       error:
-        'The worker running this run stopped (no heartbeat for 3 s); it was marked interrupted.',
+        'The process running this run sent no heartbeat for 3 s (it was killed, or lost the state store); it was marked interrupted.',
     });
     const [step] = await rows('SELECT status FROM workflow_steps WHERE run_id = $1', [id]);
     assert.equal(step!.status, 'cancelled');
