@@ -156,6 +156,7 @@ export async function executeJob(
         shell:
           step.shell ?? job.defaults?.run?.shell ?? scope.workflow.definition.defaults?.run?.shell,
         signal: controller.signal,
+        jobTimeoutMinutes: minutes,
       });
 
       Object.assign(addedEnv, result.env);

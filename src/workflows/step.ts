@@ -46,8 +46,10 @@ export interface StepInput {
   env: Record<string, string>;
   workingDirectory: string;
   shell?: string;
-  /** Aborted when the job times out or is cancelled. */
+  /** Aborted with reason 'timeout' when the job times out, 'cancelled' when it is cancelled. */
   signal: AbortSignal;
+  /** The job's `timeout-minutes`, named when the job's timeout stops the step. */
+  jobTimeoutMinutes: number;
 }
 
 const MINUTE = 60_000;
@@ -126,8 +128,14 @@ async function runAttempt(input: StepInput, attempt: number): Promise<Attempt> {
   if (input.signal.aborted) forward();
   else input.signal.addEventListener('abort', forward, { once: true });
   const minutes = input.step['timeout-minutes'];
+  // The job's timeout aborts with the same reason, so this flag marks the step's own timeout.
+  let stepTimedOut = false;
   const timer = minutes
-    ? setTimeout(() => controller.abort('timeout'), minutes * MINUTE)
+    ? setTimeout(() => {
+        if (controller.signal.aborted) return;
+        stepTimedOut = true;
+        controller.abort('timeout');
+      }, minutes * MINUTE)
     : undefined;
   try {
     const result =
@@ -135,7 +143,9 @@ async function runAttempt(input: StepInput, attempt: number): Promise<Attempt> {
         ? await runScript(input, attempt, controller.signal)
         : await runAction(input, controller.signal);
     if (controller.signal.reason === 'timeout') {
-      const message = `The step timed out after ${minutes} minutes; its processes were stopped.`;
+      const message = stepTimedOut
+        ? `The step timed out after ${minutes} minutes; its processes were stopped.`
+        : `The job timed out after ${input.jobTimeoutMinutes} minutes; the step's processes were stopped.`;
       input.scope.log.write(message, input.jobKey, input.number);
       return { ...result, ok: false, error: message };
     }
