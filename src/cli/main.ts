@@ -61,12 +61,28 @@ function applyToTree(command: Command, apply: (command: Command) => void): void 
 
 /** Runs the CLI and exits with the code of the outcome. */
 export async function main(argv: string[]): Promise<void> {
+  exitWhenOutputClosed();
   const program = await buildProgram(argv);
   const wantsJson = argv.includes('--json');
   try {
     await program.parseAsync(argv);
   } catch (error) {
     process.exitCode = reportError(error, { debug: argv.includes('--debug'), json: wantsJson });
+  }
+}
+
+/**
+ * Ends the process quietly when the reader of stdout or stderr goes away, as
+ * in `opsbox workflow runs | head -1`. Node ignores SIGPIPE, so a write to a
+ * closed pipe fails with EPIPE where a C program such as `ls` would be killed
+ * by the signal. The process exits with the code already set, or 0.
+ */
+function exitWhenOutputClosed(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit();
+      throw error;
+    });
   }
 }
 
