@@ -25,6 +25,10 @@ export const SECRETS_PG_MIGRATIONS: PgMigration[] = [
       sealed text NOT NULL,
       created_at text NOT NULL,
       updated_at text NOT NULL
+    );
+    CREATE TABLE key_check (
+      id integer PRIMARY KEY CHECK (id = 1),
+      sealed text NOT NULL
     )`,
   },
 ];

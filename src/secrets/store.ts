@@ -1,7 +1,7 @@
 import type { Context } from '../core/context.js';
-import { SecretBox } from '../core/crypto.js';
 import { UserError } from '../core/errors.js';
 import { queryState, sqliteStatement } from '../core/state-query.js';
+import { secretBoxFor } from './shared-key.js';
 
 export interface SecretInfo {
   name: string;
@@ -46,14 +46,7 @@ export function normalizeSecretName(name: string): string {
  * sealed value copied under another name fails to decrypt instead of leaking.
  */
 export class SecretStore {
-  private box?: SecretBox;
-
   constructor(private readonly context: Context) {}
-
-  private get secretBox(): SecretBox {
-    this.box ??= SecretBox.open(this.context.dataDir);
-    return this.box;
-  }
 
   /** Stores a secret; returns whether it replaced an existing one. */
   async set(name: string, value: string): Promise<{ name: string; replaced: boolean }> {
@@ -70,11 +63,13 @@ export class SecretStore {
     values: Record<string, string>,
   ): Promise<{ name: string; replaced: boolean }[]> {
     const now = new Date().toISOString();
-    const sealed = Object.entries(values).map(([name, value]) => {
+    const entries = Object.entries(values).map(([name, value]) => {
       const normalized = normalizeSecretName(name);
       checkValue(normalized, value);
-      return { name: normalized, sealed: this.secretBox.encrypt(value, normalized) };
+      return [normalized, value] as const;
     });
+    const box = await secretBoxFor(this.context);
+    const sealed = entries.map(([name, value]) => ({ name, sealed: box.encrypt(value, name) }));
     const upsert = `INSERT INTO secrets (name, sealed, created_at, updated_at) VALUES ($1, $2, $3, $3)
        ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at
        RETURNING created_at`;
@@ -138,8 +133,19 @@ export class SecretStore {
       'SELECT name, sealed FROM secrets ORDER BY name',
     );
     const values = new Map<string, string>();
-    for (const row of rows)
-      values.set(row.name, this.secretBox.decrypt(row.sealed, row.name).toString('utf8'));
+    if (rows.length === 0) return values;
+    const box = await secretBoxFor(this.context);
+    for (const row of rows) {
+      try {
+        values.set(row.name, box.decrypt(row.sealed, row.name).toString('utf8'));
+      } catch (error) {
+        throw new UserError(
+          'permission',
+          `Cannot decrypt secret ${row.name}: it was stored with another secret key. Set it again with \`opsbox secret set ${row.name}\`, or use the key it was stored with.`,
+          { code: 'WRONG_SECRET_KEY', cause: error },
+        );
+      }
+    }
     return values;
   }
 }

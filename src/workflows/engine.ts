@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { Context } from '../core/context.js';
-import { SecretBox } from '../core/crypto.js';
 import { Masker } from '../secrets/masker.js';
+import { secretBoxFor } from '../secrets/shared-key.js';
 import { SecretStore } from '../secrets/store.js';
 import { ExpressionScope, parseTemplate } from './expressions.js';
 import { resolveInputs } from './inputs.js';
@@ -132,10 +132,7 @@ export class WorkflowEngine {
         ...record,
         cancelInProgress: concurrency?.cancelInProgress,
         labels: runLabels(workflow),
-        payload: SecretBox.open(this.context.dataDir).encrypt(
-          JSON.stringify(payload),
-          PAYLOAD_LABEL,
-        ),
+        payload: (await secretBoxFor(this.context)).encrypt(JSON.stringify(payload), PAYLOAD_LABEL),
       });
       const store = this.store;
       // A getter: most callers of a queued dispatch never wait, and each wait polls the store.

@@ -1,4 +1,5 @@
 import type { Context } from '../core/context.js';
+import { secretBoxFor } from '../secrets/shared-key.js';
 import type { ServerExtension } from '../server/extensions.js';
 import { listWorkflowFiles } from './catalog.js';
 import { engineFor } from './engine.js';
@@ -21,6 +22,9 @@ export const workflowsExtension: ServerExtension = {
     const reaper =
       store instanceof PostgresRunStore ? new Reaper(store, context.logger) : undefined;
     if (reaper) {
+      // Fail at start, as a worker does, when the shared store is unusable or the key differs.
+      await (store as PostgresRunStore).ready();
+      await secretBoxFor(context);
       await reaper.sweep();
       reaper.start();
     } else {

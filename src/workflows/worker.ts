@@ -4,9 +4,9 @@ import { hostname } from 'node:os';
 import pg from 'pg';
 
 import type { Context } from '../core/context.js';
-import { SecretBox } from '../core/crypto.js';
 import { UserError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { secretBoxFor } from '../secrets/shared-key.js';
 import { SecretStore } from '../secrets/store.js';
 import { loadActions } from './action.js';
 import {
@@ -122,6 +122,8 @@ export class WorkflowWorker {
 
   async start(): Promise<void> {
     await this.store.ready();
+    // A worker with another key than the servers' could open no run they queue.
+    await secretBoxFor(this.context);
     await this.listen();
     this.reaper.start();
     this.looping = this.loop();
@@ -202,9 +204,8 @@ export class WorkflowWorker {
       const run = await this.store.getRun(runId);
       const sealed = await this.store.payload(runId);
       if (!sealed) throw new Error(`Run ${runId} has no payload to execute.`);
-      const payload = JSON.parse(
-        SecretBox.open(this.context.dataDir).decrypt(sealed, PAYLOAD_LABEL).toString('utf8'),
-      ) as RunPayload;
+      const box = await secretBoxFor(this.context);
+      const payload = JSON.parse(box.decrypt(sealed, PAYLOAD_LABEL).toString('utf8')) as RunPayload;
       const workflow = parseWorkflow(payload.source, payload.file, await loadActions());
       const secrets = await new SecretStore(this.context).readAll();
       execution = new RunExecution(

@@ -155,7 +155,7 @@ describe('opsbox secret', () => {
     );
     assert.match(
       result.stderr,
-      /^opsbox: Cannot decrypt a stored secret: the secret key is wrong\./,
+      /^opsbox: Cannot decrypt secret [A-Z_]+: it was stored with another secret key\. Set it again with `opsbox secret set [A-Z_]+`, or use the key it was stored with\.\n$/,
     );
   });
 });

@@ -150,6 +150,29 @@ describe('scale-out: two servers and three workers on one PostgreSQL', () => {
     );
   });
 
+  it('rejects a process whose secret key differs from the cluster key', async () => {
+    const otherKey = { ...env, OPSBOX_SECRET_KEY: randomBytes(32).toString('hex') };
+    const expected =
+      /^opsbox: The secret key of this process differs from the one the PostgreSQL state store at 127\.0\.0\.1:\d+\/opsbox_state was set up with\. Set OPSBOX_SECRET_KEY to the same value on every server and worker\.\n$/;
+    const secret = runCli(['secret', 'set', 'OTHER', '--body', 'value-1'], {
+      dataDir: path.join(temp.dir, 'elsewhere'),
+      env: otherKey,
+    });
+    assert.equal(secret.code, 8);
+    assert.match(secret.stderr, expected);
+    const worker = runCli(['worker'], { dataDir: path.join(temp.dir, 'worker-x'), env: otherKey });
+    assert.equal(worker.code, 8);
+    assert.match(worker.stderr, expected);
+    const listed = runCli(['secret', 'list', '--json'], {
+      dataDir: path.join(temp.dir, 'elsewhere'),
+      env,
+    });
+    assert.deepEqual(
+      JSON.parse(listed.stdout).map((secret: { name: string }) => secret.name),
+      ['API_KEY'],
+    );
+  });
+
   it('runs each dispatched run once, spread over the workers', async () => {
     const ids: number[] = [];
     for (let n = 1; n <= 24; n++) {
