@@ -61,6 +61,8 @@ export async function buildApp(
   options: { bodyLimit?: number } = {},
 ): Promise<FastifyInstance> {
   const app = Fastify({
+    // A followed run log keeps its connection open for as long as the run lasts; stopping ends it.
+    forceCloseConnections: true,
     loggerInstance: context.logger.child({ component: 'http' }) as FastifyBaseLogger,
     // One log line per request costs throughput; OPSBOX_LOG_REQUESTS=1 turns them on.
     logController: new LogController({

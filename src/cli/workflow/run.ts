@@ -54,7 +54,15 @@ export const runCommand: CommandSpec = {
       for (;;) {
         // Read before the lines, so that the last read after the end sees every line.
         const last = ended;
-        const chunk = await engine.store.readLog(run.id, offset);
+        let chunk;
+        try {
+          chunk = await engine.store.readLog(run.id, offset);
+        } catch {
+          // The store is unreachable (PostgreSQL restarting): the run's own result reports it.
+          if (last) return;
+          await sleep(500);
+          continue;
+        }
         offset = chunk.offset;
         if (!options.json)
           for (const line of chunk.lines) process.stdout.write(formatLogLine(line) + '\n');
