@@ -8,6 +8,7 @@ import { UserError } from '../core/errors.js';
 import { envelope } from '../server/app.js';
 import { listWorkflows, resolveWorkflow } from './catalog.js';
 import { engineFor } from './engine.js';
+import { parseRunLimit, parseRunStatus } from './run-filter.js';
 import { formatLogLine } from './run-log.js';
 import { FINISHED_RUN_STATUSES, runDetails, type RunStore } from './store.js';
 
@@ -56,15 +57,16 @@ export function registerWorkflowRoutes(app: FastifyInstance, context: Context): 
     return envelope(run);
   });
 
-  app.get<{ Querystring: { workflow?: string; status?: string; limit?: string } }>(
+  app.get<{ Querystring: { workflow?: string; status?: unknown; limit?: unknown } }>(
     '/workflows/runs',
     async (request) => {
-      const limit = Math.max(1, Math.min(1000, Number(request.query.limit) || 50));
+      const { status, limit } = request.query;
       return envelope(
         await engine().store.listRuns({
           workflow: request.query.workflow,
-          status: request.query.status,
-          limit,
+          status:
+            status === undefined ? undefined : parseRunStatus(String(status), 'status', 'invalid'),
+          limit: limit === undefined ? 50 : parseRunLimit(String(limit), 'limit', 'invalid'),
         }),
       );
     },

@@ -4,6 +4,9 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 
+import { Context } from '../../src/core/context.js';
+import { TokenService } from '../../src/core/tokens.js';
+import { buildApp } from '../../src/server/app.js';
 import { BIN, runCli, tempDir, type CliResult } from '../helpers/cli.js';
 
 /**
@@ -33,11 +36,15 @@ function runCliClosingStdout(
   });
 }
 
-describe('workflow CLI edge cases', () => {
+describe('workflow CLI and HTTP edge cases', () => {
   const temp = tempDir('workflow-cli-edges');
   const dataDir = path.join(temp.dir, 'data');
+  const context = new Context({ dataDir });
   let passed = true;
-  after(() => temp.cleanup(passed));
+  after(() => {
+    context.close();
+    temp.cleanup(passed);
+  });
   const expectCode = (result: CliResult, code: number) => {
     if (result.code !== code) passed = false;
     assert.equal(result.code, code, `stdout: ${result.stdout}\nstderr: ${result.stderr}`);
@@ -108,5 +115,78 @@ describe('workflow CLI edge cases', () => {
       0,
     );
     assert.equal(runsResult.stderr, '');
+  });
+
+  it('HTTP run list rejects bad filters', async () => {
+    const token = (await new TokenService(context).create('edges')).token;
+    const app = await buildApp(context);
+    try {
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      const { port } = app.server.address() as { port: number };
+      const get = async (query: string) => {
+        const response = await fetch(`http://127.0.0.1:${port}/workflows/runs${query}`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
+        return {
+          status: response.status,
+          body: (await response.json()) as {
+            success: boolean;
+            result: { id: number }[] | null;
+            errors: { code: number; message: string; type: string }[];
+          },
+        };
+      };
+
+      const bogus = await get('?status=bogus');
+      assert.equal(bogus.status, 400);
+      assert.equal(bogus.body.success, false);
+      assert.deepEqual(bogus.body.errors, [
+        {
+          code: 8003,
+          message:
+            'Invalid status "bogus": use one of queued, running, success, failure, cancelled, interrupted.',
+          type: 'INVALID',
+        },
+      ]);
+      for (const limit of ['0', '-1', 'abc', '1001', '1.5', '']) {
+        const { status, body } = await get(`?limit=${limit}`);
+        assert.equal(status, 400, `limit=${limit}`);
+        assert.deepEqual(body.errors, [
+          {
+            code: 8003,
+            message: `Invalid limit "${limit}": use a number from 1 to 1000.`,
+            type: 'INVALID',
+          },
+        ]);
+      }
+
+      const ids = async (query: string) => {
+        const { status, body } = await get(query);
+        assert.equal(status, 200, query);
+        return body.result!.map((run) => run.id);
+      };
+      assert.deepEqual(await ids(''), [3, 2, 1]);
+      assert.deepEqual(await ids('?limit=1'), [3]);
+      assert.deepEqual(await ids('?limit=1000'), [3, 2, 1]);
+      assert.deepEqual(await ids('?status=failure'), [2, 1]);
+      assert.deepEqual(await ids('?status=success&limit=1'), [3]);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('CLI run list rejects the same filters', () => {
+    assert.equal(
+      expectCode(runCli(['workflow', 'runs', '--limit', '0'], { dataDir }), 2).stderr,
+      'opsbox: Invalid --limit "0": use a number from 1 to 1000.\n',
+    );
+    assert.equal(
+      expectCode(runCli(['workflow', 'runs', '--limit', '1001'], { dataDir }), 2).stderr,
+      'opsbox: Invalid --limit "1001": use a number from 1 to 1000.\n',
+    );
+    assert.match(
+      expectCode(runCli(['workflow', 'runs', '--status', 'bogus'], { dataDir }), 2).stderr,
+      /^opsbox: option '-s, --status <status>' argument 'bogus' is invalid\. Allowed choices are queued, running, success, failure, cancelled, interrupted\.\n/,
+    );
   });
 });

@@ -1,5 +1,5 @@
-import { UserError } from '../../core/errors.js';
 import { openRunStore } from '../../workflows/engine.js';
+import { RUN_STATUSES, parseRunLimit } from '../../workflows/run-filter.js';
 import type { CommandSpec } from '../command.js';
 import { printJson, printTable } from '../output.js';
 import { RUN_COLUMNS, runRow } from './format.js';
@@ -12,17 +12,12 @@ export const runsCommand: CommandSpec = {
     {
       flags: '-s, --status <status>',
       description: 'only runs with this status',
-      choices: ['queued', 'running', 'success', 'failure', 'cancelled', 'interrupted'],
+      choices: [...RUN_STATUSES],
     },
     { flags: '--json', description: 'print as JSON' },
   ],
   async run({ args: [workflow], options, context }) {
-    const limit = Number(options.limit);
-    if (!Number.isInteger(limit) || limit <= 0 || limit > 1000)
-      throw new UserError(
-        'usage',
-        `Invalid --limit "${options.limit}": use a number from 1 to 1000.`,
-      );
+    const limit = parseRunLimit(options.limit, '--limit', 'usage');
     const runs = await openRunStore(context).listRuns({ workflow, status: options.status, limit });
     if (options.json) return printJson(runs);
     printTable(
