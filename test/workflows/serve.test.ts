@@ -186,10 +186,27 @@ describe('workflows in opsbox serve', () => {
     assert.equal(run.status, 'interrupted');
     assert.equal(run.error, 'The process running this run stopped before it finished.');
     assert.equal(await runStatus(quickRun), 'success');
+  });
 
+  it('stops on SIGTERM while a client follows a running log', async () => {
+    const { body } = await api('POST', '/workflows/slow/dispatches', {});
+    const response = await fetch(
+      `${server.url}/workflows/runs/${body.result.id}/logs?follow=true`,
+      {
+        headers,
+      },
+    );
+    const reader = response.body!.getReader();
+    let text = '';
+    while (!text.includes('slow step started'))
+      text += Buffer.from((await reader.read()).value!).toString();
+    const stopping = Date.now();
     server.child.kill('SIGTERM');
     const code = await new Promise((resolve) => server.child.once('exit', resolve));
     assert.equal(code, 0);
+    // The step's grace time is 5 s; the open stream must not hold the server for the run's 30 s.
+    assert.ok(Date.now() - stopping < 15_000, `serve took ${Date.now() - stopping} ms to stop`);
+    await reader.cancel().catch(() => undefined);
     passed = true;
   });
 });
