@@ -189,4 +189,23 @@ describe('workflow CLI and HTTP edge cases', () => {
       /^opsbox: option '-s, --status <status>' argument 'bogus' is invalid\. Allowed choices are queued, running, success, failure, cancelled, interrupted\.\n/,
     );
   });
+
+  it('validate counts jobs and schedules', () => {
+    const nightly = file(
+      'nightly.yml',
+      'on:\n  schedule:\n    - cron: "0 3 * * *"\njobs:\n  a:\n    steps: [{run: "true"}]\n  b:\n    steps: [{run: "true"}]\n',
+    );
+    assert.equal(
+      expectCode(runCli(['workflow', 'validate', nightly], { dataDir }), 0).stderr,
+      `${nightly}: valid (2 jobs, 1 schedule).\n`,
+    );
+    const single = file(
+      'single.yml',
+      'on:\n  schedule:\n    - cron: "0 3 * * *"\n    - cron: "0 4 * * *"\njobs:\n  a:\n    steps: [{run: "true"}]\n',
+    );
+    assert.equal(
+      expectCode(runCli(['workflow', 'validate', single], { dataDir }), 0).stderr,
+      `${single}: valid (1 job, 2 schedules).\n`,
+    );
+  });
 });

@@ -28,7 +28,7 @@ describe('opsbox workflow and action CLI', () => {
 
   it('validates a good file', () => {
     const result = expectCode(runCli(['workflow', 'validate', hello], { dataDir }), 0);
-    assert.equal(result.stderr, `${hello}: valid (1 jobs, 0 schedules).\n`);
+    assert.equal(result.stderr, `${hello}: valid (1 job, 0 schedules).\n`);
   });
 
   it('reports a bad file with its line and column and exit code 3', () => {

@@ -1,15 +1,20 @@
 import { errorMessage } from '../../core/errors.js';
 import { loadWorkflowFile } from '../../workflows/catalog.js';
-import { WorkflowFileError } from '../../workflows/problems.js';
+import { WorkflowFileError, type Problem } from '../../workflows/problems.js';
 import type { CommandSpec } from '../command.js';
 import { info, printJson } from '../output.js';
+
+/** The outcome for one file, as `--json` prints it. */
+type ValidationResult =
+  | { file: string; valid: true; jobs: number; schedules: number; problems: Problem[] }
+  | { file: string; valid: false; problems: Problem[] };
 
 export const validateCommand: CommandSpec = {
   name: 'validate <file>',
   summary: 'check a workflow file and report every problem as file:line:column',
   options: [{ flags: '--json', description: 'print the result as JSON' }],
   async run({ args, options }) {
-    const results = [];
+    const results: ValidationResult[] = [];
     let firstError: unknown;
     for (const file of args) {
       try {
@@ -37,7 +42,14 @@ export const validateCommand: CommandSpec = {
     }
     for (const result of results)
       if (result.valid)
-        info(`${result.file}: valid (${result.jobs} jobs, ${result.schedules} schedules).`);
+        info(
+          `${result.file}: valid (${count(result.jobs, 'job')}, ${count(result.schedules, 'schedule')}).`,
+        );
     if (firstError) throw firstError;
   },
 };
+
+/** Formats a count with its noun, plural unless the count is 1: "1 job", "0 schedules". */
+function count(value: number, noun: string): string {
+  return `${value} ${noun}${value === 1 ? '' : 's'}`;
+}
