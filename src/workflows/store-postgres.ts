@@ -146,8 +146,10 @@ export class PostgresRunStore implements RunStore {
   }
 
   /**
-   * Applies `concurrency` to a new queued run: older queued runs of the
-   * group are cancelled, and with `cancel-in-progress` so is the running one.
+   * Applies `concurrency` to a new queued run, as GitHub does: the group's
+   * pending run is replaced, and with `cancel-in-progress` so is the running
+   * one. While no run of the group runs, its oldest queued run is in
+   * progress (it waits only for a worker) rather than pending.
    */
   private async supersede(
     client: Queryable,
@@ -157,8 +159,11 @@ export class PostgresRunStore implements RunStore {
     await client.query(
       `UPDATE workflow_runs SET status = 'cancelled', finished_at = $3,
          error = 'Cancelled: a newer run of concurrency group "' || $2 || '" replaced it while it was queued.'
-       WHERE concurrency_group = $2 AND status = 'queued' AND id <> $1`,
-      [run.id, run.concurrencyGroup, now()],
+       WHERE concurrency_group = $2 AND status = 'queued' AND id <> $1
+         AND ($4::boolean
+           OR EXISTS (SELECT 1 FROM workflow_runs WHERE concurrency_group = $2 AND status = 'running')
+           OR id <> (SELECT min(id) FROM workflow_runs WHERE concurrency_group = $2 AND status = 'queued'))`,
+      [run.id, run.concurrencyGroup, now(), cancelInProgress],
     );
     if (cancelInProgress)
       await client.query(
@@ -209,9 +214,11 @@ export class PostgresRunStore implements RunStore {
       // Offered again a little later, when a worker with the labels may have started.
       if (missingLabels(required, workerLabels).length > 0) return later(2);
       if (concurrencyGroup) {
+        // Busy while a run of the group runs, or an older one waits for its turn.
         const busy = await client.query(
-          "SELECT 1 FROM workflow_runs WHERE concurrency_group = $1 AND status = 'running' LIMIT 1",
-          [concurrencyGroup],
+          `SELECT 1 FROM workflow_runs WHERE concurrency_group = $1
+             AND (status = 'running' OR (status = 'queued' AND id < $2)) LIMIT 1`,
+          [concurrencyGroup, runId],
         );
         if (busy.rowCount! > 0) return later(1);
       }

@@ -21,6 +21,8 @@ const WORKFLOWS: Record<string, string> = {
     'on:\n  workflow_dispatch:\n    inputs:\n      n: {required: true}\njobs:\n  a:\n    steps:\n      - run: |\n          sleep 0.2\n          echo "item=${{ inputs.n }} key=${{ secrets.API_KEY }}"\n',
   'hang.yml':
     'on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - run: |\n          echo "hang started"\n          sleep 60\n',
+  'group.yml':
+    'on: workflow_dispatch\nconcurrency: deploy\njobs:\n  a:\n    steps:\n      - run: sleep 1\n',
   // Only a worker started with --labels gpu may take it.
   'gpu.yml':
     'on: workflow_dispatch\njobs:\n  a:\n    runs-on: [self-hosted, GPU]\n    steps:\n      - run: echo "on a gpu worker"\n',
@@ -146,7 +148,7 @@ describe('scale-out: two servers and three workers on one PostgreSQL', () => {
     const listed = await api(1, 'GET', '/workflows');
     assert.deepEqual(
       listed.body.result.map((w: { id: string }) => w.id),
-      ['gpu', 'hang', 'tick', 'work'],
+      ['gpu', 'group', 'hang', 'tick', 'work'],
     );
   });
 
@@ -230,6 +232,34 @@ describe('scale-out: two servers and three workers on one PostgreSQL', () => {
       "SELECT count(*)::int AS steps, sum(attempts)::int AS attempts FROM workflow_steps s JOIN workflow_runs r ON r.id = s.run_id WHERE r.workflow = 'work'",
     );
     assert.deepEqual(attempts[0], { steps: 24, attempts: 24 });
+  });
+
+  it('runs a concurrency group one at a time and replaces its pending run', async () => {
+    const ids: number[] = [];
+    for (const server of [0, 1, 0])
+      ids.push((await api(server, 'POST', '/workflows/group/dispatches', {})).body.result.id);
+    await waitFor(
+      async () => {
+        const open = await rows(
+          "SELECT 1 FROM workflow_runs WHERE workflow = 'group' AND status IN ('queued', 'running')",
+        );
+        return open.length === 0 ? true : undefined;
+      },
+      'the group to finish',
+      30_000,
+    );
+    const runs = await rows(
+      "SELECT id, status, started_at, finished_at FROM workflow_runs WHERE workflow = 'group' ORDER BY id",
+    );
+    assert.deepEqual(
+      runs.map((run) => [run.id, run.status]),
+      [
+        [ids[0], 'success'],
+        [ids[1], 'cancelled'],
+        [ids[2], 'success'],
+      ],
+    );
+    assert.ok(runs[2]!.started_at >= runs[0]!.finished_at, 'the group ran two runs at once');
   });
 
   it('gives runs-on labels only to a worker that has them', async () => {
