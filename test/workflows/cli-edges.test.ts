@@ -7,6 +7,7 @@ import { after, describe, it } from 'node:test';
 import { Context } from '../../src/core/context.js';
 import { TokenService } from '../../src/core/tokens.js';
 import { buildApp } from '../../src/server/app.js';
+import { openRunStore } from '../../src/workflows/engine.js';
 import { BIN, runCli, tempDir, type CliResult } from '../helpers/cli.js';
 
 /**
@@ -55,6 +56,17 @@ describe('workflow CLI and HTTP edge cases', () => {
     writeFileSync(full, yaml);
     return full;
   };
+
+  // No process executes runs of this data directory, so a run created in the
+  // store stays queued, as one waiting for a slot of a busy server does.
+  const createRun = (workflow: string) =>
+    openRunStore(context).createRun({
+      workflow,
+      workflowName: workflow,
+      file: path.join(temp.dir, `${workflow}.yml`),
+      event: 'workflow_dispatch',
+      inputs: {},
+    });
 
   it('job timeout names the job limit', () => {
     const slow = file(
@@ -207,5 +219,30 @@ describe('workflow CLI and HTTP edge cases', () => {
       expectCode(runCli(['workflow', 'validate', single], { dataDir }), 0).stderr,
       `${single}: valid (1 job, 2 schedules).\n`,
     );
+  });
+
+  it('runs shows no start time for queued run', async () => {
+    const queued = await createRun('later');
+    assert.equal(queued.id, 4);
+    const cells = (table: string, id: number) =>
+      table
+        .split('\n')
+        .find((line) => line.startsWith(`│ ${id} `))
+        ?.split('│')
+        .slice(1, -1)
+        .map((cell) => cell.trim());
+
+    const table = expectCode(runCli(['workflow', 'runs'], { dataDir }), 0).stdout;
+    assert.deepEqual(cells(table, 4), [
+      '4',
+      'later',
+      '#1',
+      'workflow_dispatch',
+      'queued',
+      '-',
+      '-',
+    ]);
+    const started = (await openRunStore(context).getRun(3)).startedAt;
+    assert.equal(cells(table, 3)?.[5], started);
   });
 });

@@ -15,7 +15,7 @@ export function runRow(run: RunRecord): unknown[] {
     `#${run.number}`,
     run.event,
     run.status,
-    run.startedAt ?? run.createdAt,
+    run.startedAt ?? '-',
     duration(run.startedAt, run.finishedAt),
   ];
 }
