@@ -245,4 +245,37 @@ describe('workflow CLI and HTTP edge cases', () => {
     const started = (await openRunStore(context).getRun(3)).startedAt;
     assert.equal(cells(table, 3)?.[5], started);
   });
+
+  it('logs of unstarted run print a note', async () => {
+    const queuedLogs = expectCode(runCli(['workflow', 'logs', '4'], { dataDir }), 0);
+    assert.equal(queuedLogs.stdout, '');
+    assert.equal(
+      queuedLogs.stderr,
+      'Run 4 has no log lines: it has not started yet (status queued).\n',
+    );
+
+    // The engine finishes a run this way when it is cancelled before it starts.
+    const cancelled = await createRun('dropped');
+    await openRunStore(context).finishRun(cancelled.id, {
+      status: 'cancelled',
+      error: 'Cancelled before it started.',
+    });
+    const id = String(cancelled.id);
+    for (const args of [
+      ['workflow', 'logs', id],
+      ['workflow', 'logs', id, '--follow'],
+      ['workflow', 'logs', id, '--json'],
+    ]) {
+      const logs = expectCode(runCli(args, { dataDir }), 0);
+      assert.equal(logs.stdout, '', args.join(' '));
+      assert.equal(
+        logs.stderr,
+        `Run ${id} has no log lines: it never started (status cancelled).\n`,
+        args.join(' '),
+      );
+    }
+
+    const startedLogs = expectCode(runCli(['workflow', 'logs', '2'], { dataDir }), 0);
+    assert.equal(startedLogs.stderr, '');
+  });
 });
