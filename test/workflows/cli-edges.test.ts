@@ -278,4 +278,21 @@ describe('workflow CLI and HTTP edge cases', () => {
     const startedLogs = expectCode(runCli(['workflow', 'logs', '2'], { dataDir }), 0);
     assert.equal(startedLogs.stderr, '');
   });
+
+  it('cancel of queued run says it will not start', async () => {
+    const result = expectCode(runCli(['workflow', 'cancel', '4'], { dataDir }), 0);
+    assert.equal(result.stderr, 'Cancelled run 4 while it was queued; it will not start.\n');
+    assert.equal((await openRunStore(context).getRun(4)).cancelRequested, true);
+  });
+
+  it('cancel of running run says steps stop', async () => {
+    const running = await createRun('busy');
+    // Claimed as a process on another host does, so no process here executes it.
+    assert.equal(await openRunStore(context).claimRun(running.id, 'elsewhere:1'), true);
+    const result = expectCode(runCli(['workflow', 'cancel', String(running.id)], { dataDir }), 0);
+    assert.equal(
+      result.stderr,
+      `Cancel requested for run ${running.id}; its steps are being stopped.\n`,
+    );
+  });
 });

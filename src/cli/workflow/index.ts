@@ -18,7 +18,11 @@ const cancel: CommandSpec = {
   async run({ args: [runText], options, context }) {
     const run = await new WorkflowEngine(context).cancel(parseRunId(runText!));
     if (options.json) return printJson(run);
-    info(`Cancel requested for run ${run.id}; its steps are being stopped.`);
+    // The SQLite store leaves a cancelled queued run queued, and the process that
+    // would start it finishes it as cancelled instead. PostgreSQL cancels it at once.
+    if (run.status === 'queued' || run.status === 'cancelled')
+      info(`Cancelled run ${run.id} while it was queued; it will not start.`);
+    else info(`Cancel requested for run ${run.id}; its steps are being stopped.`);
   },
 };
 
