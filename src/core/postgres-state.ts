@@ -70,7 +70,7 @@ export class PostgresState {
       return result;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
+      throw this.explain(error);
     } finally {
       client.release();
     }
@@ -96,9 +96,28 @@ export class PostgresState {
     }
   }
 
+  /** Returns the migrations already applied, or none when the schema does not exist yet. */
+  private async applied(client: pg.PoolClient): Promise<Set<string>> {
+    try {
+      const { rows } = await client.query<{ area: string; version: number }>(
+        'SELECT area, version FROM migrations',
+      );
+      return new Set(rows.map((row) => `${row.area}:${row.version}`));
+    } catch (error) {
+      if ((error as { code?: string }).code === '42P01') return new Set();
+      throw error;
+    }
+  }
+
+  /**
+   * Creates or upgrades opsbox's tables. A store that is up to date is only
+   * read, so a role that may not create tables works once they exist.
+   */
   private async migrate(): Promise<void> {
     const client = await this.connect();
     try {
+      const before = await this.applied(client);
+      if (this.migrations.every((m) => before.has(`${m.area}:${m.version}`))) return;
       await client.query('BEGIN');
       await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${STATE_SCHEMA}`);
@@ -107,10 +126,7 @@ export class PostgresState {
            area text NOT NULL, version integer NOT NULL, description text NOT NULL,
            applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (area, version))`,
       );
-      const { rows } = await client.query<{ area: string; version: number }>(
-        'SELECT area, version FROM migrations',
-      );
-      const applied = new Set(rows.map((row) => `${row.area}:${row.version}`));
+      const applied = await this.applied(client);
       for (const migration of this.migrations) {
         if (applied.has(`${migration.area}:${migration.version}`)) continue;
         await client.query(migration.sql);
@@ -144,6 +160,11 @@ export class PostgresState {
       return new UserError(
         'permission',
         `The PostgreSQL state store at ${this.displayUrl} refused the login (OPSBOX_DATABASE_URL): ${errorMessage(error)}.`,
+      );
+    if (code === '42501')
+      return new UserError(
+        'permission',
+        `The role in OPSBOX_DATABASE_URL lacks a privilege on the PostgreSQL state store at ${this.displayUrl}: ${errorMessage(error)}. For the first start it needs CREATE on the database (or to own the schemas ${STATE_SCHEMA} and opsbox_queue).`,
       );
     if (code === '3D000')
       return new UserError(

@@ -152,6 +152,35 @@ describe('scale-out: two servers and three workers on one PostgreSQL', () => {
     );
   });
 
+  it('reads runs with a role that may not create tables', async () => {
+    await cluster.psql(
+      `CREATE ROLE auditor LOGIN PASSWORD 'auditor-pw';
+       GRANT USAGE ON SCHEMA opsbox TO auditor;
+       GRANT SELECT ON ALL TABLES IN SCHEMA opsbox TO auditor;
+       CREATE ROLE outsider LOGIN PASSWORD 'outsider-pw';`,
+      'opsbox_state',
+    );
+    const as = (user: string) => ({
+      ...env,
+      OPSBOX_DATABASE_URL: cluster.url('opsbox_state', user, `${user}-pw`),
+    });
+    const runs = runCli(['workflow', 'runs', '--json'], {
+      dataDir: path.join(temp.dir, 'elsewhere'),
+      env: as('auditor'),
+    });
+    assert.equal(runs.code, 0, runs.stderr);
+    assert.deepEqual(JSON.parse(runs.stdout), []);
+    const denied = runCli(['workflow', 'runs'], {
+      dataDir: path.join(temp.dir, 'elsewhere'),
+      env: as('outsider'),
+    });
+    assert.equal(denied.code, 8);
+    assert.match(
+      denied.stderr,
+      /^opsbox: The role in OPSBOX_DATABASE_URL lacks a privilege on the PostgreSQL state store at 127\.0\.0\.1:\d+\/opsbox_state: permission denied for (schema|database) opsbox/,
+    );
+  });
+
   it('rejects a process whose secret key differs from the cluster key', async () => {
     const otherKey = { ...env, OPSBOX_SECRET_KEY: randomBytes(32).toString('hex') };
     const expected =
