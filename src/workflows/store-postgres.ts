@@ -489,16 +489,22 @@ async function lock(client: PoolClient | Queryable, name: string): Promise<void>
 const LOG_FLUSH_MS = 200;
 /** Lines written by one INSERT at most. */
 const LOG_BATCH = 500;
+/** Lines kept while the store is unreachable; older ones are dropped and counted past this. */
+const LOG_BUFFER_LINES = 20_000;
+/** How long `close` keeps retrying a store that is unreachable. */
+const LOG_CLOSE_RETRY_MS = 30_000;
 
 /**
  * A run's log in the PostgreSQL store: lines are buffered and inserted in
  * batches every 200 ms, so a chatty step costs a few statements a second.
- * `close` waits for the last batch. A batch whose insert fails (the store
- * went away) is lost; the run's own records are written separately.
+ * While the store is unreachable the lines wait in memory, up to 20,000,
+ * and are retried; lines dropped past that are reported by a note in the
+ * log once the store answers again.
  */
 class PostgresRunLog extends BoundedRunLog {
   private pending: string[] = [];
-  private writing: Promise<void> = Promise.resolve();
+  private lostLines = 0;
+  private writing: Promise<boolean> = Promise.resolve(true);
   private timer?: NodeJS.Timeout;
 
   constructor(
@@ -514,34 +520,55 @@ class PostgresRunLog extends BoundedRunLog {
 
   protected append(line: string): void {
     this.pending.push(line);
+    if (this.pending.length > LOG_BUFFER_LINES) {
+      this.pending.shift();
+      this.lostLines++;
+    }
     if (this.pending.length >= LOG_BATCH) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), LOG_FLUSH_MS);
   }
 
   protected async finish(): Promise<void> {
-    this.flush();
-    await this.writing;
+    clearTimeout(this.timer);
+    const deadline = Date.now() + LOG_CLOSE_RETRY_MS;
+    while (!(await this.flush()) && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    clearTimeout(this.timer);
   }
 
-  private flush(): void {
+  /** Writes what is buffered, after any write in progress; resolves false when the store failed. */
+  private flush(): Promise<boolean> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.pending.length === 0) return;
-    const lines = this.pending;
-    this.pending = [];
-    const first = this.seq + 1;
-    this.seq += lines.length;
-    this.writing = this.writing.then(() =>
-      this.state
-        .query(
+    this.writing = this.writing.then(() => this.writeAll());
+    return this.writing;
+  }
+
+  private async writeAll(): Promise<boolean> {
+    while (this.pending.length > 0 || this.lostLines > 0) {
+      const lines = this.pending.slice(0, LOG_BATCH);
+      if (this.lostLines > 0)
+        lines.unshift(
+          JSON.stringify({
+            t: new Date().toISOString(),
+            text: `${this.lostLines} log lines were dropped while the state store was unreachable.`,
+          } satisfies LogLine),
+        );
+      try {
+        await this.state.query(
           `INSERT INTO workflow_log_lines (run_id, seq, line)
            SELECT $1, $2 + ordinality - 1, line FROM unnest($3::text[]) WITH ORDINALITY AS t(line, ordinality)`,
-          [this.runId, first, lines],
-        )
-        .then(
-          () => undefined,
-          () => undefined,
-        ),
-    );
+          [this.runId, this.seq + 1, lines],
+        );
+      } catch {
+        // Kept for the next flush; the run's own records report a store that stays away.
+        this.timer ??= setTimeout(() => void this.flush(), 1000);
+        return false;
+      }
+      this.seq += lines.length;
+      this.pending.splice(0, this.lostLines > 0 ? lines.length - 1 : lines.length);
+      this.lostLines = 0;
+    }
+    return true;
   }
 }

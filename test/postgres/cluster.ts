@@ -222,6 +222,11 @@ export class TestCluster {
     return client;
   }
 
+  /** Starts the cluster again after `stop`. */
+  async start(): Promise<void> {
+    await startServer(this.binDir, this.dataDir);
+  }
+
   async stop(): Promise<void> {
     const [program, args] = serverCommand(path.join(this.binDir, 'pg_ctl'), [
       '-D',
