@@ -1,4 +1,6 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import path from 'node:path';
 
 import type { Context } from '../core/context.js';
 import { errorMessage } from '../core/errors.js';
@@ -8,7 +10,7 @@ import { executeJob, type JobInstance, type JobOutcome, type NeedResult } from '
 import { expandMatrix, matrixJobKey, type MatrixCombination } from './matrix.js';
 import { jobNeeds, type LoadedWorkflow } from './parse.js';
 import { renderValue, runContexts, testCondition, testFlag, type RunScope } from './run-scope.js';
-import type { RunRecord, RunStatus, RunStore } from './store.js';
+import { processAlive, type RunRecord, type RunStatus, type RunStore } from './store.js';
 
 export interface RunSettings {
   killGraceMs: number;
@@ -271,6 +273,33 @@ export class RunExecution {
     const combinations = expandMatrix(resolved as Record<string, unknown>);
     return combinations.length > 0 ? combinations : [undefined];
   }
+}
+
+/**
+ * Removes the temp folders that runs of a killed process left in the data
+ * directory: they hold the rendered scripts, which may contain secrets. A
+ * folder stays while its run is running in a live process of this host.
+ */
+export async function removeStaleRunFolders(context: Context, store: RunStore): Promise<number> {
+  const dir = context.dataDir.path('tmp');
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    const match = /^run-(\d+)$/.exec(name);
+    if (!match) continue;
+    const run = await store.getRun(Number(match[1])).catch(() => undefined);
+    const [host, pid] = (run?.owner ?? '').split(':');
+    const live = run?.status === 'running' && host === hostname() && processAlive(Number(pid));
+    if (live) continue;
+    await rm(path.join(dir, name), { recursive: true, force: true });
+    removed++;
+  }
+  return removed;
 }
 
 const createdFolders = new Set<string>();

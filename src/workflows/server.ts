@@ -3,6 +3,7 @@ import { secretBoxFor } from '../secrets/shared-key.js';
 import type { ServerExtension } from '../server/extensions.js';
 import { listWorkflowFiles } from './catalog.js';
 import { engineFor } from './engine.js';
+import { removeStaleRunFolders } from './runner.js';
 import { Scheduler } from './scheduler.js';
 import { PostgresRunStore } from './store-postgres.js';
 import { Reaper } from './worker.js';
@@ -32,6 +33,8 @@ export const workflowsExtension: ServerExtension = {
       if (interrupted.length > 0)
         context.logger.warn({ runs: interrupted }, 'workflow:run:interrupted');
     }
+    const removed = await removeStaleRunFolders(context, store);
+    if (removed > 0) context.logger.info({ folders: removed }, 'workflow:cleanup');
     const scheduler = new Scheduler(context, engine);
     scheduler.start();
     const count = listWorkflowFiles(context).length;

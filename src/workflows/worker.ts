@@ -18,7 +18,7 @@ import {
 } from './engine.js';
 import { defaultWorkerLabels } from './labels.js';
 import { parseWorkflow } from './parse.js';
-import { RunExecution } from './runner.js';
+import { RunExecution, removeStaleRunFolders } from './runner.js';
 import { PostgresRunStore, RUNS_CHANNEL, staleSeconds } from './store-postgres.js';
 
 export interface WorkerOptions {
@@ -124,6 +124,8 @@ export class WorkflowWorker {
     await this.store.ready();
     // A worker with another key than the servers' could open no run they queue.
     await secretBoxFor(this.context);
+    const removed = await removeStaleRunFolders(this.context, this.store);
+    if (removed > 0) this.logger.info({ folders: removed }, 'worker:cleanup');
     await this.listen();
     this.reaper.start();
     this.looping = this.loop();

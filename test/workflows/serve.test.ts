@@ -180,8 +180,12 @@ describe('workflows in opsbox serve', () => {
       5_000,
     );
 
+    // The killed run's temp folder holds its rendered script until the next start removes it.
+    const runFolder = path.join(dataDir, 'tmp', `run-${id}`);
+    assert.equal(existsSync(runFolder), true);
     server = await startServe(dataDir);
     servers.push(server.child);
+    assert.equal(existsSync(runFolder), false);
     const run = (await api('GET', `/workflows/runs/${id}`)).body.result;
     assert.equal(run.status, 'interrupted');
     assert.equal(run.error, 'The process running this run stopped before it finished.');
