@@ -34,10 +34,20 @@ export class JobQueue {
     // pg-boss reports maintenance errors as events; without a listener they would crash the process.
     boss.on('error', () => undefined);
     await boss.start();
-    for (const name of queues) {
-      if (!(await boss.getQueue(name))) await boss.createQueue(name);
+    const queue = new JobQueue(boss);
+    for (const name of queues) await queue.ensure(name);
+    return queue;
+  }
+
+  /** Creates a queue unless it exists. */
+  async ensure(name: string): Promise<void> {
+    if (await this.boss.getQueue(name)) return;
+    try {
+      await this.boss.createQueue(name);
+    } catch (error) {
+      // Another process created it at the same moment.
+      if (!(await this.boss.getQueue(name))) throw error;
     }
-    return new JobQueue(boss);
   }
 
   /**

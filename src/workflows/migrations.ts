@@ -169,6 +169,10 @@ export const WORKFLOWS_PG_MIGRATIONS: PgMigration[] = [
       PRIMARY KEY (schedule_key, planned_at)
     );
     CREATE INDEX schedule_fires_by_workflow ON schedule_fires (workflow, planned_at);
+    CREATE TABLE run_queues (
+      name text PRIMARY KEY,
+      labels text NOT NULL
+    );
     `,
   },
 ];

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import type { PoolClient } from 'pg';
 
 import { UserError } from '../core/errors.js';
@@ -33,8 +35,27 @@ import {
   type StepRow,
 } from './store.js';
 
-/** The queue that carries runs from servers to workers. */
+/** The queue that carries runs from servers to workers, when they need no labels. */
 export const RUN_QUEUE = 'workflow-runs';
+
+/** A run's queue job as a worker takes it. */
+export interface QueuedRun {
+  jobId: string;
+  runId: number;
+  queue: string;
+}
+
+/**
+ * Names the queue of runs that need a set of labels: one queue per set, so
+ * a worker fetches only runs it may execute. `self-hosted` is left out,
+ * since every worker has it.
+ */
+export function queueFor(labels: string[]): { name: string; labels: string[] } {
+  const needed = labels.filter((label) => label !== 'self-hosted').sort();
+  if (needed.length === 0) return { name: RUN_QUEUE, labels: [] };
+  const digest = createHash('sha256').update(needed.join(',')).digest('hex').slice(0, 16);
+  return { name: `${RUN_QUEUE}-${digest}`, labels: needed };
+}
 
 /** The channel notified when a run is queued, so that idle workers take it without waiting for a poll. */
 export const RUNS_CHANNEL = 'opsbox_runs_queued';
@@ -73,6 +94,8 @@ const RUN_COLUMNS = `id, workflow, workflow_name, number, file, event, status, i
  */
 export class PostgresRunStore implements RunStore {
   private queue?: Promise<JobQueue>;
+  /** Label queues this process knows to exist. */
+  private readonly queues = new Set<string>([RUN_QUEUE]);
 
   constructor(private readonly state: PostgresState) {}
 
@@ -97,15 +120,47 @@ export class PostgresRunStore implements RunStore {
     await queue?.close();
   }
 
-  /** Takes up to `count` run jobs from the queue; each must then be claimed with `claimQueued`. */
-  async takeQueued(count: number): Promise<{ jobId: string; runId: number }[]> {
+  /**
+   * Takes up to `count` run jobs from the queues whose labels a worker has;
+   * each must then be claimed with `claimQueued`.
+   */
+  async takeQueued(count: number, workerLabels: string[]): Promise<QueuedRun[]> {
     const queue = await this.openQueue();
-    const jobs = await queue.fetch<{ runId: number }>(RUN_QUEUE, count);
-    return jobs.map((job) => ({ jobId: job.id, runId: job.data.runId }));
+    const { rows } = await this.state.query<{ name: string; labels: string }>(
+      'SELECT name, labels FROM run_queues',
+    );
+    const names = [
+      RUN_QUEUE,
+      ...rows
+        .filter(
+          (row) => missingLabels(JSON.parse(row.labels) as string[], workerLabels).length === 0,
+        )
+        .map((row) => row.name),
+    ];
+    const taken: QueuedRun[] = [];
+    for (const name of names) {
+      if (taken.length >= count) break;
+      const jobs = await queue.fetch<{ runId: number }>(name, count - taken.length);
+      taken.push(...jobs.map((job) => ({ jobId: job.id, runId: job.data.runId, queue: name })));
+    }
+    return taken;
+  }
+
+  /** Creates the queue of a label set once, and records its labels for the workers. */
+  private async ensureQueue(queue: JobQueue, name: string, labels: string[]): Promise<void> {
+    if (this.queues.has(name)) return;
+    await queue.ensure(name);
+    await this.state.query(
+      'INSERT INTO run_queues (name, labels) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING',
+      [name, JSON.stringify(labels)],
+    );
+    this.queues.add(name);
   }
 
   async createRun(run: NewRun): Promise<RunRecord> {
     const queue = run.payload === undefined ? undefined : await this.openQueue();
+    const target = queueFor(run.labels ?? []);
+    if (queue) await this.ensureQueue(queue, target.name, target.labels);
     return this.state.transaction(async (client) => {
       if (run.concurrencyGroup) await lock(client, `concurrency:${run.concurrencyGroup}`);
       await lock(client, `run-number:${run.workflow}`);
@@ -134,7 +189,7 @@ export class PostgresRunStore implements RunStore {
       if (run.payload !== undefined) {
         if (run.concurrencyGroup) await this.supersede(client, created, run.cancelInProgress);
         await queue!.send(
-          RUN_QUEUE,
+          target.name,
           { runId: created.id },
           { client, expireInSeconds: CLAIM_EXPIRY_SECONDS },
         );
@@ -175,15 +230,11 @@ export class PostgresRunStore implements RunStore {
   /**
    * Claims a queued run for a worker and completes its queue job in the same
    * transaction. A run waits ('blocked', queued again for later) while
-   * another run of its concurrency group is running, or when the worker
-   * lacks one of its labels; a run that is no longer queued is 'gone'.
+   * another run of its concurrency group is running; a run that is no
+   * longer queued is 'gone'.
    */
-  async claimQueued(
-    runId: number,
-    owner: string,
-    jobId: string,
-    workerLabels: string[],
-  ): Promise<ClaimResult> {
+  async claimQueued(job: QueuedRun, owner: string): Promise<ClaimResult> {
+    const { runId, jobId } = job;
     const queue = await this.openQueue();
     return this.state.transaction(async (client) => {
       const group = await client.query<{ concurrency_group: string | null }>(
@@ -193,26 +244,23 @@ export class PostgresRunStore implements RunStore {
       const concurrencyGroup = group.rows[0]?.concurrency_group;
       // The group lock is taken before the row lock, in the order createRun takes them.
       if (concurrencyGroup) await lock(client, `concurrency:${concurrencyGroup}`);
-      const { rows } = await client.query<{ status: string; labels: string }>(
-        'SELECT status, labels FROM workflow_runs WHERE id = $1 FOR UPDATE',
+      const { rows } = await client.query<{ status: string }>(
+        'SELECT status FROM workflow_runs WHERE id = $1 FOR UPDATE',
         [runId],
       );
       if (rows[0]?.status !== 'queued') {
-        await queue.complete(RUN_QUEUE, jobId, client);
+        await queue.complete(job.queue, jobId, client);
         return 'gone';
       }
       const later = async (seconds: number): Promise<ClaimResult> => {
-        await queue.complete(RUN_QUEUE, jobId, client);
+        await queue.complete(job.queue, jobId, client);
         await queue.send(
-          RUN_QUEUE,
+          job.queue,
           { runId },
           { client, startAfterSeconds: seconds, expireInSeconds: CLAIM_EXPIRY_SECONDS },
         );
         return 'blocked';
       };
-      const required = JSON.parse(rows[0].labels) as string[];
-      // Offered again a little later, when a worker with the labels may have started.
-      if (missingLabels(required, workerLabels).length > 0) return later(2);
       if (concurrencyGroup) {
         // Busy while a run of the group runs, or an older one waits for its turn.
         const busy = await client.query(
@@ -226,7 +274,7 @@ export class PostgresRunStore implements RunStore {
         "UPDATE workflow_runs SET status = 'running', started_at = $2, owner = $3, heartbeat_at = now() WHERE id = $1",
         [runId, now(), owner],
       );
-      await queue.complete(RUN_QUEUE, jobId, client);
+      await queue.complete(job.queue, jobId, client);
       return 'claimed';
     });
   }

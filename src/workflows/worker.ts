@@ -186,9 +186,9 @@ export class WorkflowWorker {
 
   /** Fetches up to `count` queued runs and starts each one this worker claims; returns how many jobs it took. */
   private async take(count: number): Promise<number> {
-    const jobs = await this.store.takeQueued(count);
+    const jobs = await this.store.takeQueued(count, this.labels);
     for (const job of jobs) {
-      const claim = await this.store.claimQueued(job.runId, this.id, job.jobId, this.labels);
+      const claim = await this.store.claimQueued(job, this.id);
       if (claim !== 'claimed') continue;
       const done = this.execute(job.runId).finally(() => {
         this.finished.delete(done);
