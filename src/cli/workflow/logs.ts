@@ -34,6 +34,9 @@ export const logsCommand: CommandSpec = {
       await sleep(200);
     }
     if (printed === 0 && run.startedAt === null) info(neverStartedNote(run));
+    // A run that ended without its own last line (its worker was killed) still ends the follow with a reason.
+    else if (options.follow && run.status === 'interrupted')
+      info(`Run ${run.id} was interrupted: ${run.error ?? 'no reason was recorded'}`);
   },
 };
 
