@@ -447,6 +447,13 @@ describe('scale-out: two servers and three workers on one PostgreSQL', () => {
     });
     const [step] = await rows('SELECT status FROM workflow_steps WHERE run_id = $1', [id]);
     assert.equal(step!.status, 'cancelled');
+    const followed = runCli(['workflow', 'logs', String(id), '--follow'], {
+      dataDir: path.join(temp.dir, 'elsewhere'),
+      env,
+    });
+    assert.equal(followed.code, 0);
+    assert.match(followed.stdout, /^a \| hang started$/m);
+    assert.equal(followed.stderr, `Run ${id} was interrupted: ${lost.error}\n`);
 
     const after = await api(1, 'POST', '/workflows/work/dispatches', { inputs: { n: 'after' } });
     const finished = await waitFor(
