@@ -38,6 +38,12 @@ export const workerCommand: CommandSpec = {
       `Worker ${worker.id} takes runs from PostgreSQL at ${context.postgres!.displayUrl}, ${concurrency} at a time, with labels ${worker.labels.join(', ')}. Press Ctrl+C to stop.`,
     );
     await untilStopSignal(context.logger, 'worker:signal');
+    info('Stopping: the running steps get SIGTERM. Press Ctrl+C again to kill them at once.');
+    // A second signal records the runs as interrupted and exits; the step launcher then kills the steps.
+    void untilStopSignal(context.logger, 'worker:signal:again').then(async () => {
+      await worker.abandon();
+      process.exit(130);
+    });
     await worker.stop();
     context.close();
   },

@@ -145,6 +145,20 @@ export class WorkflowWorker {
     this.logger.info('worker:stop');
   }
 
+  /** Records every executing run as interrupted at once, for a worker that exits without waiting for its steps. */
+  async abandon(): Promise<void> {
+    const error =
+      'The worker was stopped at once (a second SIGINT or SIGTERM); its steps were killed.';
+    await Promise.race([
+      Promise.allSettled(
+        [...this.executions.keys()].map((id) =>
+          this.store.finishRun(id, { status: 'interrupted', error }),
+        ),
+      ),
+      new Promise((resolve) => setTimeout(resolve, 3000)),
+    ]);
+  }
+
   private async listen(): Promise<void> {
     const state = this.context.postgres!;
     const client = new pg.Client({

@@ -21,6 +21,9 @@ const WORKFLOWS: Record<string, string> = {
     'on:\n  workflow_dispatch:\n    inputs:\n      n: {required: true}\njobs:\n  a:\n    steps:\n      - run: |\n          sleep 0.2\n          echo "item=${{ inputs.n }} key=${{ secrets.API_KEY }}"\n',
   'hang.yml':
     'on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - run: |\n          echo "hang started"\n          sleep 60\n',
+  // Ignores SIGTERM, so only SIGKILL after the grace time, or a second Ctrl+C, ends it.
+  'stubborn.yml':
+    'on: workflow_dispatch\njobs:\n  a:\n    steps:\n      - run: |\n          trap \'\' TERM\n          echo "hang started"\n          sleep 60\n',
   'group.yml':
     'on: workflow_dispatch\nconcurrency: deploy\njobs:\n  a:\n    steps:\n      - run: sleep 1\n',
   // Only a worker started with --labels gpu may take it.
@@ -148,7 +151,7 @@ describe('scale-out: two servers and three workers on one PostgreSQL', () => {
     const listed = await api(1, 'GET', '/workflows');
     assert.deepEqual(
       listed.body.result.map((w: { id: string }) => w.id),
-      ['gpu', 'group', 'hang', 'tick', 'work'],
+      ['gpu', 'group', 'hang', 'stubborn', 'tick', 'work'],
     );
   });
 
@@ -465,6 +468,34 @@ describe('scale-out: two servers and three workers on one PostgreSQL', () => {
       30_000,
     );
     assert.notEqual(finished.owner.split(':')[1], String(pid));
+  });
+
+  it('records the runs of a worker stopped with a second Ctrl+C', async () => {
+    const { body } = await api(0, 'POST', '/workflows/stubborn/dispatches', {});
+    const id = body.result.id as number;
+    const owner = await waitFor(
+      async () => {
+        const [row] = await rows(
+          `SELECT r.owner FROM workflow_runs r WHERE r.id = $1 AND r.status = 'running'
+             AND EXISTS (SELECT 1 FROM workflow_log_lines l WHERE l.run_id = r.id AND l.line LIKE '%hang started%')`,
+          [id],
+        );
+        return row?.owner as string | undefined;
+      },
+      'the hanging run to start',
+      30_000,
+    );
+    const worker = workers.find((w) => w.child.pid === Number(owner.split(':')[1]))!;
+    const exited = new Promise((resolve) => worker.child.once('exit', resolve));
+    worker.child.kill('SIGINT');
+    await sleep(300);
+    worker.child.kill('SIGINT');
+    assert.equal(await exited, 130);
+    const [run] = await rows('SELECT status, error FROM workflow_runs WHERE id = $1', [id]);
+    assert.deepEqual(run, {
+      status: 'interrupted',
+      error: 'The worker was stopped at once (a second SIGINT or SIGTERM); its steps were killed.',
+    });
   });
 
   it('starts each scheduled fire once although both servers schedule it', async () => {
