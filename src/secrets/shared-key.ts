@@ -8,10 +8,10 @@ const CHECK_LABEL = 'opsbox-key-check';
 const boxes = new WeakMap<Context, Promise<SecretBox>>();
 
 /**
- * Opens the secret key of a context. With the PostgreSQL store, every
- * server and worker must use the same key, so the store keeps a value sealed
- * with the first key used, and a process with another key is stopped here
- * with one clear error, before it seals anything others cannot open.
+ * Opens the secret key of a context. With the PostgreSQL store every server
+ * and worker must use the same key, so the store keeps a value sealed with
+ * the first key used. A process with another key stops here with one clear
+ * error, before it seals anything the others cannot open.
  */
 export function secretBoxFor(context: Context): Promise<SecretBox> {
   let box = boxes.get(context);

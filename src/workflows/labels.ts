@@ -11,9 +11,10 @@ const LABEL_PATTERN = /^[a-z0-9][a-z0-9._-]*$/;
  * without regard to case, so they are kept in lower case.
  */
 export function defaultWorkerLabels(): string[] {
-  const os =
-    process.platform === 'darwin' ? 'macos' : process.platform === 'win32' ? 'windows' : 'linux';
-  return ['self-hosted', os, arch() === 'arm' ? 'arm' : arch()];
+  let os = 'linux';
+  if (process.platform === 'darwin') os = 'macos';
+  else if (process.platform === 'win32') os = 'windows';
+  return ['self-hosted', os, arch()];
 }
 
 /** Parses a comma-separated list of worker labels, such as `--labels gpu,eu-west`. */
