@@ -1,4 +1,4 @@
-import pg from 'pg';
+import type pg from 'pg';
 
 import { UserError, errorMessage } from './errors.js';
 
@@ -25,22 +25,29 @@ export type Queryable = Pick<pg.PoolClient, 'query'>;
  * object store's files.
  */
 export class PostgresState {
-  readonly pool: pg.Pool;
+  private poolPromise?: Promise<pg.Pool>;
   private migrated?: Promise<void>;
 
   constructor(
     readonly url: string,
     private readonly migrations: PgMigration[],
-  ) {
-    this.pool = new pg.Pool({
-      connectionString: url,
-      max: 8,
-      application_name: 'opsbox',
-      options: `-c search_path=${STATE_SCHEMA}`,
-      allowExitOnIdle: true,
+  ) {}
+
+  /** Opens the connection pool on first use: the pg module is loaded only by commands that need it. */
+  private pool(): Promise<pg.Pool> {
+    this.poolPromise ??= import('pg').then(({ default: driver }) => {
+      const pool = new driver.Pool({
+        connectionString: this.url,
+        max: 8,
+        application_name: 'opsbox',
+        options: `-c search_path=${STATE_SCHEMA}`,
+        allowExitOnIdle: true,
+      });
+      // An idle client losing its connection must not crash the process; the next query reconnects.
+      pool.on('error', () => undefined);
+      return pool;
     });
-    // An idle client losing its connection must not crash the process; the next query reconnects.
-    this.pool.on('error', () => undefined);
+    return this.poolPromise;
   }
 
   /** The address without user or password, for messages. */
@@ -54,7 +61,8 @@ export class PostgresState {
     values: unknown[] = [],
   ): Promise<pg.QueryResult<R>> {
     await this.ready();
-    return this.pool.query<R>(text, values).catch((error) => {
+    const pool = await this.pool();
+    return pool.query<R>(text, values).catch((error) => {
       throw this.explain(error);
     });
   }
@@ -85,12 +93,14 @@ export class PostgresState {
   }
 
   async end(): Promise<void> {
-    await this.pool.end();
+    const pool = await this.poolPromise;
+    this.poolPromise = undefined;
+    await pool?.end();
   }
 
   private async connect(): Promise<pg.PoolClient> {
     try {
-      return await this.pool.connect();
+      return await (await this.pool()).connect();
     } catch (error) {
       throw this.explain(error);
     }
