@@ -116,6 +116,24 @@ describe('scale-out: two servers and three workers on one PostgreSQL', () => {
   };
   const rows = async (sql: string, values: unknown[] = []) =>
     (await db.query(sql, values)).rows as Record<string, any>[];
+  /** Dispatches a run whose step prints "hang started", and waits until a worker runs it. */
+  const dispatchUntilStarted = async (server: number, workflow: string) => {
+    const { body } = await api(server, 'POST', `/workflows/${workflow}/dispatches`, {});
+    const id = body.result.id as number;
+    const owner = await waitFor(
+      async () => {
+        const [row] = await rows(
+          `SELECT r.owner FROM workflow_runs r WHERE r.id = $1 AND r.status = 'running'
+             AND EXISTS (SELECT 1 FROM workflow_log_lines l WHERE l.run_id = r.id AND l.line LIKE '%hang started%')`,
+          [id],
+        );
+        return row?.owner as string | undefined;
+      },
+      `run ${id} of ${workflow} to start`,
+      30_000,
+    );
+    return { id, owner };
+  };
 
   it('starts two servers and three workers sharing the state store', async () => {
     for (const name of ['serve-a', 'serve-b']) {
@@ -318,19 +336,7 @@ describe('scale-out: two servers and three workers on one PostgreSQL', () => {
   });
 
   it('cancels a run on a worker from the CLI of another machine', async () => {
-    const { body } = await api(1, 'POST', '/workflows/hang/dispatches', {});
-    const id = body.result.id as number;
-    await waitFor(
-      async () => {
-        const [row] = await rows(
-          "SELECT 1 FROM workflow_log_lines WHERE run_id = $1 AND line LIKE '%hang started%'",
-          [id],
-        );
-        return row ? true : undefined;
-      },
-      'the run to start',
-      30_000,
-    );
+    const { id } = await dispatchUntilStarted(1, 'hang');
     const cancel = runCli(['workflow', 'cancel', String(id)], {
       dataDir: path.join(temp.dir, 'elsewhere'),
       env,
@@ -369,20 +375,7 @@ describe('scale-out: two servers and three workers on one PostgreSQL', () => {
   });
 
   it('stops a run on its worker once another process marked it interrupted', async () => {
-    const { body } = await api(0, 'POST', '/workflows/hang/dispatches', {});
-    const id = body.result.id as number;
-    const owner = await waitFor(
-      async () => {
-        const [row] = await rows(
-          `SELECT r.owner FROM workflow_runs r WHERE r.id = $1 AND r.status = 'running'
-             AND EXISTS (SELECT 1 FROM workflow_log_lines l WHERE l.run_id = r.id AND l.line LIKE '%hang started%')`,
-          [id],
-        );
-        return row?.owner as string | undefined;
-      },
-      'the hanging run to start',
-      30_000,
-    );
+    const { id, owner } = await dispatchUntilStarted(0, 'hang');
     // A paused worker sends no heartbeats, as one cut off from the network would.
     const pid = Number(owner.split(':')[1]);
     process.kill(pid, 'SIGSTOP');
@@ -417,20 +410,7 @@ describe('scale-out: two servers and three workers on one PostgreSQL', () => {
   });
 
   it('marks the run of a worker killed with -9 as interrupted, and the others go on', async () => {
-    const { body } = await api(0, 'POST', '/workflows/hang/dispatches', {});
-    const id = body.result.id as number;
-    const owner = await waitFor(
-      async () => {
-        const [row] = await rows(
-          `SELECT r.owner FROM workflow_runs r WHERE r.id = $1 AND r.status = 'running'
-             AND EXISTS (SELECT 1 FROM workflow_log_lines l WHERE l.run_id = r.id AND l.line LIKE '%hang started%')`,
-          [id],
-        );
-        return row?.owner as string | undefined;
-      },
-      'the hanging run to start',
-      30_000,
-    );
+    const { id, owner } = await dispatchUntilStarted(0, 'hang');
     const pid = Number(owner.split(':')[1]);
     const victim = workers.find((worker) => worker.child.pid === pid)!;
     assert.ok(victim, `no worker with pid ${pid}`);
@@ -471,20 +451,7 @@ describe('scale-out: two servers and three workers on one PostgreSQL', () => {
   });
 
   it('records the runs of a worker stopped with a second Ctrl+C', async () => {
-    const { body } = await api(0, 'POST', '/workflows/stubborn/dispatches', {});
-    const id = body.result.id as number;
-    const owner = await waitFor(
-      async () => {
-        const [row] = await rows(
-          `SELECT r.owner FROM workflow_runs r WHERE r.id = $1 AND r.status = 'running'
-             AND EXISTS (SELECT 1 FROM workflow_log_lines l WHERE l.run_id = r.id AND l.line LIKE '%hang started%')`,
-          [id],
-        );
-        return row?.owner as string | undefined;
-      },
-      'the hanging run to start',
-      30_000,
-    );
+    const { id, owner } = await dispatchUntilStarted(0, 'stubborn');
     const worker = workers.find((w) => w.child.pid === Number(owner.split(':')[1]))!;
     const exited = new Promise((resolve) => worker.child.once('exit', resolve));
     worker.child.kill('SIGINT');
