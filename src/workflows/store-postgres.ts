@@ -10,6 +10,10 @@ import { missingLabels } from './labels.js';
 import { BoundedRunLog, type LogLine } from './run-log.js';
 import {
   FINISHED_RUN_STATUSES,
+  SAVE_JOB_SQL,
+  SAVE_STEP_SQL,
+  jobValues,
+  stepValues,
   json,
   now,
   runFinished,
@@ -385,48 +389,11 @@ export class PostgresRunStore implements RunStore {
   }
 
   async saveJob(runId: number, job: JobRecord): Promise<void> {
-    await this.state.query(
-      `INSERT INTO workflow_jobs (run_id, key, job_id, status, matrix, outputs, error, started_at, finished_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (run_id, key) DO UPDATE SET status = excluded.status, outputs = excluded.outputs, error = excluded.error,
-           started_at = excluded.started_at, finished_at = excluded.finished_at`,
-      [
-        runId,
-        job.key,
-        job.jobId,
-        job.status,
-        json(job.matrix),
-        json(job.outputs),
-        job.error,
-        job.startedAt,
-        job.finishedAt,
-      ],
-    );
+    await this.state.query(SAVE_JOB_SQL, jobValues(runId, job));
   }
 
   async saveStep(runId: number, step: StepRecord): Promise<void> {
-    await this.state.query(
-      `INSERT INTO workflow_steps (run_id, job_key, number, step_id, name, status, outcome, outputs, attempts, exit_code, error, started_at, finished_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-         ON CONFLICT (run_id, job_key, number) DO UPDATE SET name = excluded.name, status = excluded.status, outcome = excluded.outcome,
-           outputs = excluded.outputs, attempts = excluded.attempts, exit_code = excluded.exit_code, error = excluded.error,
-           started_at = excluded.started_at, finished_at = excluded.finished_at`,
-      [
-        runId,
-        step.jobKey,
-        step.number,
-        step.stepId,
-        step.name,
-        step.status,
-        step.outcome,
-        json(step.outputs),
-        step.attempts,
-        step.exitCode,
-        step.error,
-        step.startedAt,
-        step.finishedAt,
-      ],
-    );
+    await this.state.query(SAVE_STEP_SQL, stepValues(runId, step));
   }
 
   async jobs(runId: number): Promise<JobRecord[]> {

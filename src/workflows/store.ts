@@ -4,6 +4,7 @@ import type { Statement } from 'better-sqlite3';
 
 import type { Context } from '../core/context.js';
 import { UserError } from '../core/errors.js';
+import { sqliteStatement } from '../core/state-query.js';
 import type { StateDb } from '../core/state.js';
 import type { Masker } from '../secrets/masker.js';
 import { RunLog, readLog, runLogPath, type LogLine } from './run-log.js';
@@ -199,6 +200,51 @@ export function runFinished(run: RunRecord): UserError {
 
 export const INTERRUPTED_MESSAGE = 'The process running this run stopped before it finished.';
 
+/** Inserts or updates a job, in both stores' SQL; `jobValues` gives its parameters. */
+export const SAVE_JOB_SQL = `INSERT INTO workflow_jobs (run_id, key, job_id, status, matrix, outputs, error, started_at, finished_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+  ON CONFLICT (run_id, key) DO UPDATE SET status = excluded.status, outputs = excluded.outputs, error = excluded.error,
+    started_at = excluded.started_at, finished_at = excluded.finished_at`;
+
+export function jobValues(runId: number, job: JobRecord): unknown[] {
+  return [
+    runId,
+    job.key,
+    job.jobId,
+    job.status,
+    json(job.matrix),
+    json(job.outputs),
+    job.error,
+    job.startedAt,
+    job.finishedAt,
+  ];
+}
+
+/** Inserts or updates a step, in both stores' SQL; `stepValues` gives its parameters. */
+export const SAVE_STEP_SQL = `INSERT INTO workflow_steps (run_id, job_key, number, step_id, name, status, outcome, outputs, attempts, exit_code, error, started_at, finished_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+  ON CONFLICT (run_id, job_key, number) DO UPDATE SET name = excluded.name, status = excluded.status, outcome = excluded.outcome,
+    outputs = excluded.outputs, attempts = excluded.attempts, exit_code = excluded.exit_code, error = excluded.error,
+    started_at = excluded.started_at, finished_at = excluded.finished_at`;
+
+export function stepValues(runId: number, step: StepRecord): unknown[] {
+  return [
+    runId,
+    step.jobKey,
+    step.number,
+    step.stepId,
+    step.name,
+    step.status,
+    step.outcome,
+    json(step.outputs),
+    step.attempts,
+    step.exitCode,
+    step.error,
+    step.startedAt,
+    step.finishedAt,
+  ];
+}
+
 /** The embedded store: SQLite state in the data directory, one log file per run. */
 export class SqliteRunStore implements RunStore {
   private readonly statements = new Map<string, Statement>();
@@ -335,46 +381,13 @@ export class SqliteRunStore implements RunStore {
   }
 
   async saveJob(runId: number, job: JobRecord): Promise<void> {
-    this.sql(
-      `INSERT INTO workflow_jobs (run_id, key, job_id, status, matrix, outputs, error, started_at, finished_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (run_id, key) DO UPDATE SET status = excluded.status, outputs = excluded.outputs, error = excluded.error,
-           started_at = excluded.started_at, finished_at = excluded.finished_at`,
-    ).run(
-      runId,
-      job.key,
-      job.jobId,
-      job.status,
-      json(job.matrix),
-      json(job.outputs),
-      job.error,
-      job.startedAt,
-      job.finishedAt,
-    );
+    const [text, values] = sqliteStatement(SAVE_JOB_SQL, jobValues(runId, job));
+    this.sql(text).run(...values);
   }
 
   async saveStep(runId: number, step: StepRecord): Promise<void> {
-    this.sql(
-      `INSERT INTO workflow_steps (run_id, job_key, number, step_id, name, status, outcome, outputs, attempts, exit_code, error, started_at, finished_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (run_id, job_key, number) DO UPDATE SET name = excluded.name, status = excluded.status, outcome = excluded.outcome,
-           outputs = excluded.outputs, attempts = excluded.attempts, exit_code = excluded.exit_code, error = excluded.error,
-           started_at = excluded.started_at, finished_at = excluded.finished_at`,
-    ).run(
-      runId,
-      step.jobKey,
-      step.number,
-      step.stepId,
-      step.name,
-      step.status,
-      step.outcome,
-      json(step.outputs),
-      step.attempts,
-      step.exitCode,
-      step.error,
-      step.startedAt,
-      step.finishedAt,
-    );
+    const [text, values] = sqliteStatement(SAVE_STEP_SQL, stepValues(runId, step));
+    this.sql(text).run(...values);
   }
 
   async jobs(runId: number): Promise<JobRecord[]> {
