@@ -85,7 +85,7 @@ export function defaultEngineSettings(env = process.env): EngineSettings {
  *
  * Embedded, runs execute in this process under a process-wide limit of
  * parallel runs. With the PostgreSQL store, dispatch queues the run for
- * `opsbox worker` processes, which apply the same rules across machines;
+ * `opsbox worker` processes, which apply the same rules across machines.
  * `executeHere` keeps execution in this process (`opsbox workflow run`).
  */
 export class WorkflowEngine {
@@ -135,7 +135,7 @@ export class WorkflowEngine {
         payload: (await secretBoxFor(this.context)).encrypt(JSON.stringify(payload), PAYLOAD_LABEL),
       });
       const store = this.store;
-      // A getter: most callers of a queued dispatch never wait, and each wait polls the store.
+      // A getter, so that only a caller that waits starts polling the store.
       return {
         run,
         get done() {

@@ -81,7 +81,7 @@ export const WORKFLOWS_MIGRATIONS: Migration[] = [
 /**
  * The same tables on PostgreSQL, with the columns a shared store needs: the
  * sealed payload a worker executes a queued run from, the heartbeat that
- * tells a live run from one whose process died, and the log lines, which
+ * separates a live run from one whose process died, and the log lines, which
  * live in the store because the worker may be on another machine.
  */
 export const WORKFLOWS_PG_MIGRATIONS: PgMigration[] = [

@@ -110,7 +110,7 @@ async function* streamLog(
 ): AsyncGenerator<string> {
   let offset = 0;
   for (;;) {
-    // Read before the lines, so that the last read after the end sees every line.
+    // Read before the lines, so that the last read after the end gets every line.
     const finished = FINISHED_RUN_STATUSES.includes((await store.getRun(id)).status);
     const chunk = await store.readLog(id, offset);
     offset = chunk.offset;

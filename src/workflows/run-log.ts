@@ -32,9 +32,9 @@ export function logMaxBytes(env = process.env): number {
 }
 
 /**
- * A run's log with a size limit: lines are masked as they arrive, and past
- * the limit one note is written and later lines are counted and dropped, so
- * a step that prints without end costs storage up to the limit and no memory.
+ * A run's log with a size limit, masked as lines arrive. Past the limit one
+ * note is written and later lines are counted and dropped, so a step that
+ * prints without end costs storage up to the limit and no memory.
  */
 export abstract class BoundedRunLog implements RunLogWriter {
   private dropped = 0;

@@ -11,7 +11,7 @@ import { Reaper } from './worker.js';
 /**
  * The workflow part of `opsbox serve`. Embedded, it marks runs left
  * unfinished by a previous server process as interrupted, runs the scheduler
- * and executes runs itself; on stop, runs still executing end as
+ * and executes runs itself. On stop, runs still executing end as
  * `interrupted`. With the PostgreSQL store it runs the scheduler and the
  * reaper of lost runs, and `opsbox worker` processes execute the runs.
  */

@@ -93,12 +93,12 @@ const RUN_COLUMNS = `id, workflow, workflow_name, number, file, event, status, i
 /**
  * The run store on PostgreSQL, shared by every server and worker. A run
  * created with a payload is queued for workers in the same transaction; a
- * worker claims it under the run's row lock, and a heartbeat on the row
- * tells a live run from one whose worker died.
+ * worker claims it under the run's row lock. A heartbeat on the row
+ * separates a live run from one whose worker died.
  */
 export class PostgresRunStore implements RunStore {
   private queue?: Promise<JobQueue>;
-  /** Label queues this process knows to exist. */
+  /** Label queues this process has already created or found. */
   private readonly queues = new Set<string>([RUN_QUEUE]);
 
   constructor(private readonly state: PostgresState) {}
@@ -141,13 +141,13 @@ export class PostgresRunStore implements RunStore {
         )
         .map((row) => row.name),
     ];
-    const taken: QueuedRun[] = [];
+    const fetched: QueuedRun[] = [];
     for (const name of names) {
-      if (taken.length >= count) break;
-      const jobs = await queue.fetch<{ runId: number }>(name, count - taken.length);
-      taken.push(...jobs.map((job) => ({ jobId: job.id, runId: job.data.runId, queue: name })));
+      if (fetched.length >= count) break;
+      const jobs = await queue.fetch<{ runId: number }>(name, count - fetched.length);
+      fetched.push(...jobs.map((job) => ({ jobId: job.id, runId: job.data.runId, queue: name })));
     }
-    return taken;
+    return fetched;
   }
 
   /** Creates the queue of a label set once, and records its labels for the workers. */
@@ -234,7 +234,7 @@ export class PostgresRunStore implements RunStore {
   /**
    * Claims a queued run for a worker and completes its queue job in the same
    * transaction. A run waits ('blocked', queued again for later) while
-   * another run of its concurrency group is running; a run that is no
+   * another run of its concurrency group is running. A run that is no
    * longer queued is 'gone'.
    */
   async claimQueued(job: QueuedRun, owner: string): Promise<ClaimResult> {
@@ -291,7 +291,7 @@ export class PostgresRunStore implements RunStore {
     return result.rowCount === 1;
   }
 
-  /** The sealed payload a queued run was created with. */
+  /** Returns the sealed payload a queued run was created with. */
   async payload(id: number): Promise<string | null> {
     const { rows } = await this.state.query<{ payload: string | null }>(
       'SELECT payload FROM workflow_runs WHERE id = $1',
@@ -345,7 +345,7 @@ export class PostgresRunStore implements RunStore {
     const run = await this.getRun(id);
     if (FINISHED_RUN_STATUSES.includes(run.status)) throw runFinished(run);
     await this.state.query('UPDATE workflow_runs SET cancel_requested = 1 WHERE id = $1', [id]);
-    // A queued run no worker took yet ends here; a running one ends when its worker sees the request.
+    // A queued run that no worker took yet ends here. A running one ends when its worker reads the request.
     await this.state.query(
       `UPDATE workflow_runs SET status = 'cancelled', error = 'Cancelled before it started.', finished_at = $2
         WHERE id = $1 AND status = 'queued'`,
@@ -513,8 +513,8 @@ const LOG_CLOSE_RETRY_MS = 30_000;
  * A run's log in the PostgreSQL store: lines are buffered and inserted in
  * batches every 200 ms, so a chatty step costs a few statements a second.
  * While the store is unreachable the lines wait in memory, up to 20,000,
- * and are retried; lines dropped past that are reported by a note in the
- * log once the store answers again.
+ * and are retried. Lines dropped past that are counted in a note written
+ * once the store is reachable again.
  */
 class PostgresRunLog extends BoundedRunLog {
   private pending: string[] = [];

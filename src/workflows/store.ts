@@ -141,7 +141,7 @@ export interface RunStore {
   listRuns(filter?: { workflow?: string; status?: string; limit?: number }): Promise<RunRecord[]>;
   requestCancel(id: number): Promise<RunRecord>;
   /**
-   * Records that the run's process is alive and tells it whether to go on:
+   * Records that the run's process is alive and returns whether it goes on:
    * 'cancel' when a cancel was requested, 'lost' when the run is no longer
    * running (another process marked it interrupted because its heartbeats
    * were late). Stores shared between machines mark a running run that is

@@ -178,15 +178,15 @@ export class WorkflowWorker {
     while (!this.stopping) {
       // Counted from claims, not from executions: a claimed run spends a few queries before it executes.
       const free = this.options.concurrency - this.finished.size;
-      let taken = 0;
+      let fetchedJobs = 0;
       if (free > 0) {
         try {
-          taken = await this.take(free);
+          fetchedJobs = await this.take(free);
         } catch (error) {
           this.logger.error({ err: errorMessage(error) }, 'worker:queue:error');
         }
       }
-      if (taken > 0 && this.finished.size < this.options.concurrency) continue;
+      if (fetchedJobs > 0 && this.finished.size < this.options.concurrency) continue;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, pollMs);
         this.wake = () => {

@@ -42,14 +42,14 @@ export async function startServe(
 
 export async function waitFor<T>(
   read: () => Promise<T | undefined>,
-  what: string,
+  description: string,
   ms = 15_000,
 ): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const value = await read();
     if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${description}`);
     await sleep(100);
   }
 }

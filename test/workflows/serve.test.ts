@@ -180,7 +180,7 @@ describe('workflows in opsbox serve', () => {
       5_000,
     );
 
-    // The killed run's temp folder holds its rendered script until the next start removes it.
+    // The killed run's temp folder contains its rendered script until the next start removes it.
     const runFolder = path.join(dataDir, 'tmp', `run-${id}`);
     assert.equal(existsSync(runFolder), true);
     server = await startServe(dataDir);

@@ -52,7 +52,7 @@ export const runCommand: CommandSpec = {
     const printing = (async () => {
       let offset = 0;
       for (;;) {
-        // Read before the lines, so that the last read after the end sees every line.
+        // Read before the lines, so that the last read after the end gets every line.
         const last = ended;
         let chunk;
         try {
