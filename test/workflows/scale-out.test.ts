@@ -185,7 +185,8 @@ describe('scale-out: two servers and three workers on one PostgreSQL', () => {
       ...env,
       OPSBOX_DATABASE_URL: cluster.url('opsbox_state', user, `${user}-pw`),
     });
-    const runs = runCli(['workflow', 'runs', '--json'], {
+    // Only dispatches run "work", so none exist yet; a scheduled "tick" run may have fired.
+    const runs = runCli(['workflow', 'runs', 'work', '--json'], {
       dataDir: path.join(temp.dir, 'elsewhere'),
       env: as('auditor'),
     });
